@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The README's second command: installs what is missing, builds, and runs every test:
+#   1. unit and integration tests (ctest) on an ASan+UBSan build;
+#   2. every libFuzzer target for a bounded time on its committed corpus.
+# Exits non-zero on any failure. Environment: FUZZ_SECONDS (default 60) per fuzz target.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+bash scripts/install-deps.sh || exit 1
+if [ -f tests/integration/package.json ]; then
+    (cd tests/integration && npm ci --no-audit --no-fund --loglevel=error) || exit 1
+fi
+
+fail=0
+echo "== build (ASan+UBSan) =="
+bash scripts/build.sh asan build-asan || exit 1
+echo "== ctest =="
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+(cd build-asan && ctest --output-on-failure --timeout 900 -j2) || fail=1
+
+echo "== fuzz =="
+if bash scripts/build.sh fuzz build-fuzz; then
+    bash scripts/fuzz.sh build-fuzz "${FUZZ_SECONDS:-60}" || fail=1
+else
+    echo "fuzz build failed"; fail=1
+fi
+
+cd "$root"
+if [ $fail -ne 0 ]; then echo "test.sh: FAILED"; exit 1; fi
+echo "test.sh: all tests passed"

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * storage.h - ringlet's partition logs: the one public header of the storage library.
+ *
+ * An engine owns a data directory and one io_uring ring. A partition log is a directory
+ * `<data_dir>/<topic>-<partition>/` of segments `<20-digit base offset>.log` with a sparse
+ * `.index` and a `.timeindex`, exactly Kafka's layout; the .log holds the stored record batches.
+ *
+ * Threading: an engine and all its logs belong to one thread (the broker's reactor). Completions
+ * are delivered by storage_engine_poll(), which the owner calls when storage_engine_eventfd()
+ * becomes readable (or storage_engine_wait() in tests and tools).
+ *
+ * Errors: 0 or a negative errno. -ENOSPC / -EIO mean the partition hit a full or failing disk
+ * (the broker answers KAFKA_STORAGE_ERROR); -EBADMSG means a batch failed validation.
+ */
+#ifndef RINGLET_STORAGE_H
+#define RINGLET_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum storage_flush_policy {
+    STORAGE_FLUSH_GROUP_COMMIT = 0, /* one fdatasync covers every append since the previous one */
+    STORAGE_FLUSH_INTERVAL = 1,     /* Kafka's flush.messages / flush.ms */
+    STORAGE_FLUSH_NONE = 2,         /* never fsync on the append path (page cache only) */
+};
+
+/* Per-log settings (topic configs). Zero-initialise, then storage_log_config_default(). */
+struct storage_log_config {
+    int64_t segment_bytes;        /* segment.bytes, default 1 GiB */
+    int64_t segment_ms;           /* segment.ms, default 7 days */
+    int32_t index_interval_bytes; /* index.interval.bytes, default 4096 */
+    int64_t retention_ms;         /* retention.ms, default 7 days, -1 = forever */
+    int64_t retention_bytes;      /* retention.bytes, default -1 = unlimited */
+    int64_t flush_messages;       /* flush.messages (STORAGE_FLUSH_INTERVAL) */
+    int64_t flush_ms;             /* flush.ms (STORAGE_FLUSH_INTERVAL) */
+    int32_t max_message_bytes;    /* max.message.bytes, default 1048588 (checked by the caller) */
+};
+void storage_log_config_default(struct storage_log_config *c);
+
+struct storage_engine_config {
+    const char *data_dir;             /* created if missing */
+    enum storage_flush_policy flush_policy;
+    int64_t segment_preallocate_bytes; /* pre-write zeros ahead of the tail, 0 = off */
+    unsigned ring_entries;             /* io_uring SQ size, default 256 */
+};
+
+struct storage_engine;
+struct storage_log;
+
+/* Opens (creating if needed) the data directory. An unclean previous stop (no clean-shutdown
+ * marker) makes each log recover on open. The marker is removed on open and written by
+ * storage_engine_close(). */
+int storage_engine_open(const struct storage_engine_config *cfg, struct storage_engine **out);
+/* Flushes every log, writes checkpoints and the clean-shutdown marker, frees everything. */
+void storage_engine_close(struct storage_engine *e);
+/* An eventfd that becomes readable when completions are ready for storage_engine_poll(). */
+int storage_engine_eventfd(const struct storage_engine *e);
+/* Reaps completions and runs callbacks. Never blocks. Returns the number of completions. */
+int storage_engine_poll(struct storage_engine *e);
+/* Blocks until at least one completion (or timeout_ms), then polls. For tests and tools. */
+int storage_engine_wait(struct storage_engine *e, int timeout_ms);
+/* Periodic work: flush.ms timers, segment.ms rolls, retention. Call about once a second. */
+void storage_engine_tick(struct storage_engine *e, int64_t now_ms);
+/* Whether the previous stop was clean (read at open). */
+bool storage_engine_was_clean(const struct storage_engine *e);
+/* Names of the partition directories found at open, as (topic, partition) pairs, via callback. */
+void storage_engine_foreach_dir(struct storage_engine *e,
+                                void (*cb)(void *arg, const char *topic, int32_t partition),
+                                void *arg);
+
+/* Opens or creates the log of topic/partition. Recovers it if the engine stop was unclean. */
+int storage_log_open(struct storage_engine *e, const char *topic, int32_t partition,
+                     const struct storage_log_config *cfg, struct storage_log **out);
+/* Applies new topic settings (retention, segment size ...) to an open log. */
+void storage_log_set_config(struct storage_log *log, const struct storage_log_config *cfg);
+/* Closes a log (flushing it). */
+void storage_log_close(struct storage_log *log);
+/* Closes the log and removes its directory. */
+int storage_log_delete(struct storage_log *log);
+
+/* Append completion. err is 0 or a negative errno. Called from storage_engine_poll(). */
+typedef void (*storage_append_cb)(void *arg, int err, int64_t base_offset);
+
+/*
+ * Appends one or more RecordBatch v2 buffers (concatenated, as in a Produce request). Validates
+ * every batch (length, magic, CRC-32C, count vs last offset delta) and returns -EBADMSG without
+ * writing anything if one fails. Assigns offsets now: stamps base offsets and leader_epoch into
+ * buf in place and returns the first offset in *base_offset. The write is submitted through
+ * io_uring; buf belongs to the ring until cb runs, so the caller keeps it alive until then.
+ * cb runs once the bytes are written (durable = false) or once an fdatasync covering them has
+ * completed (durable = true; with STORAGE_FLUSH_NONE, as soon as written). On error no later
+ * append of this log completes successfully until the tail is consistent again.
+ * Returns 0, -EBADMSG, -ENOSPC/-EIO (the partition is failed and not accepting writes), -EROFS.
+ */
+int storage_log_append(struct storage_log *log, uint8_t *buf, size_t len, int32_t leader_epoch,
+                       bool durable, storage_append_cb cb, void *arg, int64_t *base_offset);
+
+/* Offsets. The log end offset and high watermark count only appended bytes that are written. */
+int64_t storage_log_start_offset(const struct storage_log *log);
+int64_t storage_log_end_offset(const struct storage_log *log);
+int64_t storage_log_high_watermark(const struct storage_log *log);
+/* Bytes on disk (all segments) and segment count. */
+int64_t storage_log_size_bytes(const struct storage_log *log);
+int storage_log_segment_count(const struct storage_log *log);
+/* The partition stopped accepting writes after an I/O error (0 if healthy, else -errno). */
+int storage_log_error(const struct storage_log *log);
+
+/* A zero-copy slice of one segment file: whole batches starting with the one that holds the
+ * requested offset. fd stays valid until the next call that mutates the log. */
+struct storage_slice {
+    int fd;
+    int64_t file_pos;
+    int32_t len;
+};
+/*
+ * Finds the batch containing offset (never starts mid-batch) and returns up to max_bytes of
+ * whole batches from that segment, but always the whole first batch even if larger (KIP-74).
+ * Returns 0 (len 0 when offset == end offset), or -ERANGE when offset is below the log start
+ * or above the end offset.
+ */
+int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
+                     struct storage_slice *out);
+/* Like storage_log_read but copies into buf (up to cap bytes, whole first batch permitting):
+ * *out_len gets the number of bytes copied. */
+int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                          size_t *out_len);
+/* First offset whose batch max timestamp >= ts; *offset = end offset if none. Also returns
+ * that batch's max timestamp (or -1). */
+int storage_log_find_timestamp(struct storage_log *log, int64_t ts, int64_t *offset,
+                               int64_t *batch_ts);
+/* The largest timestamp in the log and the offset of the batch carrying it (-1/-1 if empty). */
+int storage_log_max_timestamp(struct storage_log *log, int64_t *ts, int64_t *offset);
+
+/* Advances the log start offset (DeleteRecords); deletes segments wholly below it. -ERANGE if
+ * offset > end offset. */
+int storage_log_delete_records(struct storage_log *log, int64_t offset);
+/* Removes every batch at or after offset (recovery, later replication). */
+int storage_log_truncate(struct storage_log *log, int64_t offset);
+
+/* Iterates every stored batch from offset to the end (broker start-up: producer state,
+ * __consumer_offsets). cb gets each whole batch; returning non-zero stops the scan. */
+int storage_log_scan(struct storage_log *log, int64_t from_offset,
+                     int (*cb)(void *arg, const uint8_t *batch, size_t len), void *arg);
+
+/* ---- fault injection (tests): the ops layer fails the Nth matching operation ----------------- */
+enum storage_fault_op { STORAGE_FAULT_WRITE = 0, STORAGE_FAULT_FSYNC = 1 };
+/* Fails the nth (1-based, counted from now) op of that kind with -err (EIO/ENOSPC), or makes it
+ * short (err = 0, short_write = true). nth = 0 clears. */
+void storage_fault_inject(enum storage_fault_op op, int nth, int err, bool short_write);
+
+#endif /* RINGLET_STORAGE_H */
