@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * broker.h - ringletd's internal interfaces, shared by every file of broker/.
+ *
+ *   config.c      struct broker_config from config_options.h; YAML + --set overrides; docs.
+ *   reactor.c     the io_uring reactor: listeners, connections, framing, in-order responses,
+ *                 timers, storage completions (the storage engine's eventfd).
+ *   dispatch.c    request header decode, ApiVersions negotiation checks, handler table
+ *                 (api_table.c), error responses for unknown APIs/versions.
+ *   topics.c      topic/partition registry over storage/ logs; topic ids and configs persisted.
+ *   api_*.c       one file per Kafka API (or per family).
+ *   group*.c      the group coordinator (state machine separate from the wire handlers).
+ *
+ * Threading: everything here runs on the single reactor thread unless a comment says
+ * otherwise. A partition is owned by exactly one reactor; more reactors can come later.
+ */
+#ifndef RINGLET_BROKER_H
+#define RINGLET_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ringlet/common.h"
+#include "ringlet/protocol.h"
+#include "ringlet/storage.h"
+
+/* ---- configuration (config.c) ---------------------------------------------------------------- */
+struct broker_config {
+#define OPT_INT(f, n, d, lo, hi, h)  int64_t f;
+#define OPT_BOOL(f, n, d, h)         bool f;
+#define OPT_STR(f, n, d, h)          char *f;
+#define OPT_ENUM(f, n, d, choices, h) int f;
+#include "config_options.h"
+#undef OPT_INT
+#undef OPT_BOOL
+#undef OPT_STR
+#undef OPT_ENUM
+};
+enum { BROKER_FLUSH_GROUP_COMMIT = 0, BROKER_FLUSH_INTERVAL = 1, BROKER_FLUSH_NONE = 2 };
+enum { BROKER_TS_CREATE_TIME = 0, BROKER_TS_LOG_APPEND_TIME = 1 };
+
+/* Sets every field to its default. */
+void broker_config_defaults(struct broker_config *c);
+/* Loads a YAML file (flat mapping "name: value", or nested mappings joined with dots) over c.
+ * On error fills errbuf with "file:line: what is wrong" and returns -EINVAL. */
+int broker_config_load_yaml(struct broker_config *c, const char *path, char *errbuf,
+                            size_t errlen);
+/* Sets one option from "name=value" (command line). */
+int broker_config_set(struct broker_config *c, const char *name_eq_value, char *errbuf,
+                      size_t errlen);
+void broker_config_free(struct broker_config *c);
+
+/* ---- the broker ------------------------------------------------------------------------------ */
+struct broker_reactor;
+struct broker_topics;
+struct broker_groups;
+struct broker_producers;
+
+struct broker {
+    struct broker_config cfg;
+    struct storage_engine *storage;
+    struct broker_reactor *reactor;
+    struct broker_topics *topics;       /* topics.c */
+    struct broker_groups *groups;       /* group coordinator */
+    struct broker_producers *producers; /* idempotent producer state */
+    char cluster_id[64];
+    int32_t node_id;
+    bool ready;    /* recovery finished and listeners open */
+    bool stopping; /* SIGTERM/SIGINT seen: stop accepting, drain, shut down */
+};
+
+/* Start-up and shut-down of each subsystem, in this order (main.c / reactor.c call them). */
+int broker_topics_init(struct broker *b);   /* loads every partition log found in log.dir */
+int broker_groups_init(struct broker *b);   /* loads __consumer_offsets */
+void broker_groups_shutdown(struct broker *b);
+void broker_topics_shutdown(struct broker *b);
+/* Called about once a second from the reactor: retention, offset expiry, ... */
+void broker_topics_tick(struct broker *b, int64_t now_ms);
+void broker_groups_tick(struct broker *b, int64_t now_ms);
+
+/* ---- timers (reactor.c): a min-heap on the reactor's own clock, no thread per timer ---------- */
+struct broker_timer;
+typedef void (*broker_timer_fn)(struct broker_timer *t);
+struct broker_timer {
+    int64_t deadline_ms; /* rl_mono_ms() clock */
+    broker_timer_fn fn;
+    void *arg;
+    int32_t heap_index; /* -1 when not armed */
+};
+void broker_timer_init(struct broker_timer *t, broker_timer_fn fn, void *arg);
+/* (Re)arms t to fire once at deadline_ms (rl_mono_ms clock). */
+void broker_timer_arm(struct broker *b, struct broker_timer *t, int64_t deadline_ms);
+void broker_timer_cancel(struct broker *b, struct broker_timer *t);
+static inline bool broker_timer_armed(const struct broker_timer *t) {
+    return t->heap_index >= 0;
+}
+
+/* ---- requests (reactor.c / dispatch.c) ---------------------------------------------------------
+ * A request is created for each complete frame. Its handler decodes req->body with the generated
+ * decoder (allocating from req->arena), acts, and completes the request exactly once, now or
+ * later (after an fsync, a long-poll wait, a rebalance), with BROKER_RESPOND() or
+ * broker_request_drop(). Responses leave each connection in request order whatever order
+ * requests complete in. If the client disconnects meanwhile, the request still completes and the
+ * response is discarded: a handler never has to check.
+ */
+struct broker_conn;
+struct broker_request {
+    struct broker *b;
+    struct broker_conn *conn;
+    struct proto_request_header hdr; /* ClientId points into the frame */
+    struct proto_reader body;        /* the request body after the header */
+    struct proto_arena arena;        /* freed when the request completes */
+    int64_t received_ns;
+    /* reactor-private from here */
+    struct broker_request *next;
+    uint8_t *frame;
+    size_t frame_len;
+    struct proto_writer out;
+    int state;
+};
+
+typedef int (*broker_handler_fn)(struct broker_request *req);
+
+/* Starts a response: frame length placeholder + response header; returns the writer for the
+ * body. broker_response_end() patches the length and queues the response. */
+struct proto_writer *broker_response_begin(struct broker_request *req);
+void broker_response_end(struct broker_request *req);
+#define BROKER_RESPOND(req, Msg, msgp)                                                             \
+    do {                                                                                           \
+        struct proto_writer *w__ = broker_response_begin(req);                                     \
+        proto_##Msg##_encode(w__, (req)->hdr.ApiVersion, (msgp));                                  \
+        broker_response_end(req);                                                                  \
+    } while (0)
+/* Completes a request with no response (Produce with acks=0). */
+void broker_request_drop(struct broker_request *req);
+/* Closes the request's connection after whatever was already queued (malformed input). */
+void broker_request_close_conn(struct broker_request *req, const char *why);
+/* The peer address "ip:port" of the request's connection, for logs. */
+const char *broker_request_peer(const struct broker_request *req);
+
+/* Handler table (api_table.c): the handler for an API key, or NULL if not served. */
+broker_handler_fn broker_api_handler(int16_t api_key);
+
+/* ---- topics and partitions (topics.c) -------------------------------------------------------- */
+struct broker_partition;
+struct broker_topic;
+typedef void (*broker_wake_fn)(void *arg);
+
+/* Finds a topic by name (len bytes, not NUL-terminated). NULL if it does not exist. */
+struct broker_topic *broker_topic_find(struct broker *b, const char *name, size_t len);
+struct broker_partition *broker_partition_get(struct broker_topic *t, int32_t partition);
+int32_t broker_topic_partition_count(const struct broker_topic *t);
+/* Creates a topic with n partitions (n = -1: num.partitions) and configs (name/value pairs,
+ * validated). Fills errmsg and returns a Kafka error code (PROTO_ERR_*), 0 on success. */
+int broker_topic_create(struct broker *b, const char *name, int32_t n, const char *const *cfg_names,
+                        const char *const *cfg_values, int32_t n_cfgs, bool internal,
+                        struct broker_topic **out, char *errmsg, size_t errlen);
+struct storage_log *broker_partition_log(struct broker_partition *p);
+
+#endif /* RINGLET_BROKER_H */
