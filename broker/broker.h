@@ -138,8 +138,10 @@ void broker_request_close_conn(struct broker_request *req, const char *why);
 /* The peer address "ip:port" of the request's connection, for logs. */
 const char *broker_request_peer(const struct broker_request *req);
 
-/* Handler table (api_table.c): the handler for an API key, or NULL if not served. */
+/* Handler table (api_table.c): the handler for an API key, or NULL if not served; and the
+ * highest version the handler serves (-1: every version the codec supports). */
 broker_handler_fn broker_api_handler(int16_t api_key);
+int16_t broker_api_max_version(int16_t api_key);
 
 /* ---- topics and partitions (topics.c) -------------------------------------------------------- */
 struct broker_partition;

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ringletd - the broker. */
+/* ringletd - the broker (placeholder main until the runtime lands). */
 #include <stdio.h>
 
-const char *broker_version(void);
-
 int main(void) {
-    printf("ringletd %s\n", broker_version());
+    printf("ringletd %s (%s)\n", RINGLET_VERSION, RINGLET_GIT_COMMIT);
     return 0;
 }
