@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ringlet/common.h"
 #include "ringlet/protocol.h"
@@ -49,6 +50,15 @@ int broker_config_load_yaml(struct broker_config *c, const char *path, char *err
 int broker_config_set(struct broker_config *c, const char *name_eq_value, char *errbuf,
                       size_t errlen);
 void broker_config_free(struct broker_config *c);
+/* Prints every option (name, type, default, bounds, help): plain text, or the Markdown table
+ * that is docs/configuration.md. */
+void broker_config_print_help(FILE *f, bool markdown);
+/* Calls cb for every option with its current value as text and whether it is the default
+ * (DescribeConfigs of the broker resource). Stops and returns cb's value if non-zero. */
+int broker_config_foreach(const struct broker_config *c,
+                          int (*cb)(void *arg, const char *name, const char *value,
+                                    bool is_default),
+                          void *arg);
 
 /* ---- the broker ------------------------------------------------------------------------------ */
 struct broker_reactor;
@@ -74,7 +84,8 @@ int broker_topics_init(struct broker *b);   /* loads every partition log found i
 int broker_groups_init(struct broker *b);   /* loads __consumer_offsets */
 void broker_groups_shutdown(struct broker *b);
 void broker_topics_shutdown(struct broker *b);
-/* Called about once a second from the reactor: retention, offset expiry, ... */
+/* Called about once a second from the reactor: retention, offset expiry, ... now_ms is the wall
+ * clock (rl_now_ms). The reactor does not call storage_engine_tick itself. */
 void broker_topics_tick(struct broker *b, int64_t now_ms);
 void broker_groups_tick(struct broker *b, int64_t now_ms);
 
@@ -142,6 +153,28 @@ const char *broker_request_peer(const struct broker_request *req);
  * highest version the handler serves (-1: every version the codec supports). */
 broker_handler_fn broker_api_handler(int16_t api_key);
 int16_t broker_api_max_version(int16_t api_key);
+/* The version range ringletd advertises for an API (codec range clamped by the table): 0, or
+ * -ENOENT if the API is not served (dispatch.c). */
+int broker_api_version_range(int16_t api_key, int16_t *min_version, int16_t *max_version);
+/* Visits every served API key in table order (ApiVersions). */
+void broker_api_foreach(void (*cb)(void *arg, int16_t api_key), void *arg);
+
+/* ---- reactor lifecycle (reactor.c; main.c and tests) ------------------------------------------
+ * create: the ring, timers, the storage engine's eventfd (if b->storage), and the SIGTERM/SIGINT
+ * signalfd when handle_signals (the caller blocks those signals first). listen: opens every
+ * address of cfg.listeners. run: serves until stopped, then stops accepting, lets in-flight
+ * requests finish (bounded by drain_ms) and returns 0. broker_reactor_stop may be called from
+ * any thread. */
+int broker_reactor_create(struct broker *b, bool handle_signals);
+int broker_reactor_listen(struct broker *b);
+int broker_reactor_run(struct broker *b, int64_t drain_ms);
+void broker_reactor_stop(struct broker *b);
+void broker_reactor_destroy(struct broker *b);
+/* The port listener i is bound to (after listen; useful with port 0), or -1. */
+int broker_reactor_port(struct broker *b, int i);
+/* The host and port clients should use (first of advertised.listeners, else of listeners, with
+ * the bound port). host stays valid while the broker runs. */
+void broker_advertised_listener(struct broker *b, const char **host, int32_t *port);
 
 /* ---- topics and partitions (topics.c) -------------------------------------------------------- */
 struct broker_partition;

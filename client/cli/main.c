@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ringlet - the admin CLI. */
+/* main.c - the `ringlet` CLI: a thin main over cli_main (see cli.h). */
+#include <signal.h>
 #include <stdio.h>
 
-#include "ringlet/client.h"
+#include "cli.h"
 
-int main(void) {
-    printf("ringlet %s\n", ringlet_version());
-    return 0;
+int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN); /* `ringlet consume ... | head` ends with EPIPE, not a signal */
+    int rc = cli_main(argc, argv, stdout, stderr);
+    if (fflush(stdout) != 0 && rc == 0) rc = CLI_FAIL;
+    return rc;
 }

@@ -1,9 +1,331 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* client.h - ringlet's C client library (producer, consumer, admin). */
+/*
+ * client.h - ringlet's C client library (prefix ringlet_): the one public header.
+ *
+ * The library speaks only the Kafka protocol (through ringlet's protocol/ codec), so it works
+ * against ringletd and any Kafka-compatible cluster. The I/O model is blocking sockets with
+ * poll() deadlines: every call takes or inherits a timeout, and nothing blocks forever. A
+ * malformed response from a server is an error for that request (-EBADMSG), never an abort.
+ *
+ * Contents:
+ *   1. Configuration and broker list parsing (-b, RINGLET_BROKERS, 127.0.0.1:9092).
+ *   2. Java-compatible partitioning (murmur2).
+ *   3. Broker connections: ApiVersions negotiation, framed request/response with correlation.
+ *   4. The client handle: bootstrap over several brokers, retries with backoff.
+ *
+ * Errors: functions return 0 or a negative errno; results go to out-params, written only on
+ * success. Kafka error codes are response data (int16_t), never C return values.
+ */
 #ifndef RINGLET_CLIENT_H
 #define RINGLET_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringlet/protocol.h"
 
 /* The library version, "MAJOR.MINOR.PATCH". */
 const char *ringlet_version(void);
 
-#endif
+/* ---- 1. configuration ------------------------------------------------------------------------ */
+#define RINGLET_DEFAULT_BROKERS "127.0.0.1:9092"
+
+struct ringlet_conf {
+    const char *brokers;       /* "host:port,host:port" ([v6addr]:port allowed); not owned */
+    const char *client_id;     /* sent in every request header; not owned */
+    int connect_timeout_ms;    /* per TCP connect attempt */
+    int request_timeout_ms;    /* per request/response round trip */
+    int retries;               /* extra attempts on network or retriable Kafka errors */
+    int retry_backoff_ms;      /* first backoff; doubles per attempt, capped at 1000 ms */
+};
+/* Defaults: brokers from ringlet_brokers_pick(NULL), client_id "ringlet", connect 5000 ms,
+ * request 30000 ms, 3 retries, 100 ms backoff. */
+void ringlet_conf_init(struct ringlet_conf *conf);
+
+/* The broker list to use: cli_value if non-NULL and non-empty, else $RINGLET_BROKERS if set and
+ * non-empty, else RINGLET_DEFAULT_BROKERS. The result is not owned by the caller. */
+const char *ringlet_brokers_pick(const char *cli_value);
+
+struct ringlet_broker_addr {
+    char host[256];
+    int port;
+};
+/* Parses "h1:p1,h2,[::1]:p3" (default port 9092, whitespace around entries ignored) into a
+ * heap array (*out, caller frees with free()). Returns 0, or -EINVAL with a message in errbuf
+ * for an empty list, a bad port or an over-long host. */
+int ringlet_brokers_parse(const char *list, struct ringlet_broker_addr **out, int *n_out,
+                          char *errbuf, size_t errlen);
+
+/* ---- 2. partitioning ------------------------------------------------------------------------- */
+/* Kafka's Utils.murmur2 (seed 0x9747b28c) over len bytes, as a signed 32-bit value exactly as the
+ * Java client computes it. */
+int32_t ringlet_murmur2(const void *data, size_t len);
+/* The partition the Java client's default partitioner picks for a non-null key:
+ * (murmur2(key) & 0x7fffffff) % partition_cnt. partition_cnt must be > 0. */
+int32_t ringlet_partition_for_key(const void *key, size_t len, int32_t partition_cnt);
+
+/* ---- 3. connections ---------------------------------------------------------------------------
+ * One TCP connection to one broker. Requests are sent and answered one at a time (the blocking
+ * model); the response's correlation id is checked, and a mismatch closes the connection. */
+struct ringlet_conn;
+
+/* Encodes a request body at version v (the codec's proto_M_encode has this shape). */
+typedef int (*ringlet_encode_fn)(struct proto_writer *w, int16_t version, const void *msg);
+
+/* A received response: the whole frame (owned) and a reader positioned after the response
+ * header, ready for proto_M_decode. Decoded strings point into `frame`. */
+struct ringlet_resp {
+    uint8_t *frame;
+    size_t len;
+    struct proto_reader r;
+};
+void ringlet_resp_free(struct ringlet_resp *resp);
+
+#define RINGLET_MAX_FRAME (100 * 1024 * 1024) /* bigger responses are refused (-EMSGSIZE) */
+#define RINGLET_API_KEY_MAX 127               /* API keys tracked by negotiation */
+
+/* Opens a TCP connection (timeout_ms for the whole attempt, all addresses of host tried in
+ * turn). client_id is copied. Does not negotiate. Returns 0, -ETIMEDOUT, -ECONNREFUSED, -ENOENT
+ * (name does not resolve) or another negative errno. */
+int ringlet_conn_open(const char *host, int port, const char *client_id, int timeout_ms,
+                      struct ringlet_conn **out);
+void ringlet_conn_close(struct ringlet_conn *c);
+const char *ringlet_conn_host(const struct ringlet_conn *c);
+int ringlet_conn_port(const struct ringlet_conn *c);
+
+/* ApiVersions: sends the highest version this library knows (3); if the broker answers error 35
+ * (UNSUPPORTED_VERSION) it retries with min(3, the broker's max for ApiVersions), or v0.
+ * Stores the broker's ranges in the connection. Returns 0, a network errno, -EBADMSG, or
+ * -EPROTO if the broker answered another error (*kafka_err gets it if non-NULL). */
+int ringlet_conn_negotiate(struct ringlet_conn *c, int timeout_ms, int16_t *kafka_err);
+/* The broker's advertised range for an API; returns false if it does not advertise the key. */
+bool ringlet_conn_api_range(const struct ringlet_conn *c, int16_t key, int16_t *min, int16_t *max);
+/* The version to use: min(client_max, broker max), or -1 if the ranges do not overlap or the
+ * broker lacks the API. Before negotiation it returns client_min (the safest choice). */
+int16_t ringlet_conn_pick_version(const struct ringlet_conn *c, int16_t key, int16_t client_min,
+                                  int16_t client_max);
+
+/* Sends one request and waits for its response. expect_response=false is for Produce acks=0
+ * (no response comes). On any network error, timeout or framing error the connection is closed
+ * (later calls return -ENOTCONN) so the caller can reconnect. Returns 0, -ETIMEDOUT, -EPIPE,
+ * -ECONNRESET, -EBADMSG (bad header or correlation id), -EMSGSIZE, -EINVAL (encode failed). */
+int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t version,
+                         ringlet_encode_fn encode, const void *msg, bool expect_response,
+                         int timeout_ms, struct ringlet_resp *resp);
+bool ringlet_conn_is_open(const struct ringlet_conn *c);
+
+/* ---- 4. the client handle -------------------------------------------------------------------- */
+struct ringlet_client;
+
+/* Creates a client; copies what it needs from conf. Parses the broker list (errors in errbuf)
+ * but does not connect until the first request. */
+int ringlet_client_new(const struct ringlet_conf *conf, struct ringlet_client **out, char *errbuf,
+                       size_t errlen);
+void ringlet_client_destroy(struct ringlet_client *cl);
+const struct ringlet_conf *ringlet_client_conf(const struct ringlet_client *cl);
+
+/* A negotiated connection to some bootstrap broker: the cached one if still open, else each
+ * bootstrap address in turn (then the list again after a backoff, conf.retries times). The
+ * connection stays owned by the client. Returns 0, or the last error with a message in errbuf. */
+int ringlet_client_any_conn(struct ringlet_client *cl, struct ringlet_conn **out, char *errbuf,
+                            size_t errlen);
+/* A negotiated connection to a known broker address (node id >= 0 caches it by id). */
+int ringlet_client_node_conn(struct ringlet_client *cl, int32_t node_id, const char *host,
+                             int port, struct ringlet_conn **out, char *errbuf, size_t errlen);
+
+/* Kafka errors a client should retry after a backoff (and usually a metadata refresh). */
+bool ringlet_error_retriable(int16_t code);
+/* Kafka errors that mean the coordinator moved: look it up again, then retry. */
+bool ringlet_error_coordinator(int16_t code);
+/* Backoff before attempt n (0-based): retry_backoff_ms * 2^n, capped at 1000 ms. */
+int ringlet_backoff_ms(const struct ringlet_conf *conf, int attempt);
+
+
+/* ---- 5. requests through the generated codec ------------------------------------------------ */
+/* Decodes a response body at version v (the codec's proto_M_decode has this shape). */
+typedef int (*ringlet_decode_fn)(struct proto_reader *r, int16_t version, struct proto_arena *a,
+                                 void *out);
+
+/* Type-safe adapters from a generated message pair to the callback types:
+ * RINGLET_CODEC(Metadata) defines ringlet_enc_MetadataRequest / ringlet_dec_MetadataResponse. */
+#define RINGLET_CODEC(M)                                                                           \
+    static inline int ringlet_enc_##M##Request(struct proto_writer *w, int16_t v, const void *m) { \
+        return proto_##M##Request_encode(w, v, (const struct M##Request *)m);                      \
+    }                                                                                              \
+    static inline int ringlet_dec_##M##Response(struct proto_reader *r, int16_t v,                 \
+                                                struct proto_arena *a, void *o) {                  \
+        return proto_##M##Response_decode(r, v, a, (struct M##Response *)o);                       \
+    }
+
+/* One request/response with version negotiation: picks min(cmax, broker max) (-ENOTSUP if the
+ * ranges do not meet), sends req, and decodes the response into resp (arrays in arena a,
+ * strings and bytes pointing into *frame, which the caller frees with ringlet_resp_free after
+ * use). The picked version goes to *version_out if non-NULL. A response that does not decode is
+ * -EBADMSG for this request only. */
+int ringlet_call(struct ringlet_conn *c, int16_t key, int16_t cmin, int16_t cmax,
+                 ringlet_encode_fn enc, const void *req, ringlet_decode_fn dec, void *resp,
+                 struct proto_arena *a, struct ringlet_resp *frame, int timeout_ms,
+                 int16_t *version_out);
+
+/* ---- 6. metadata ----------------------------------------------------------------------------- */
+struct ringlet_partition_md {
+    int32_t partition;
+    int16_t error;
+    int32_t leader; /* -1 = none */
+    int32_t leader_epoch;
+    int32_t *replicas;
+    int32_t n_replicas;
+    int32_t *isr;
+    int32_t n_isr;
+};
+struct ringlet_topic_md {
+    char *name;
+    int16_t error;
+    bool internal;
+    struct ringlet_partition_md *partitions; /* sorted by partition */
+    int32_t n_partitions;
+};
+struct ringlet_broker_md {
+    int32_t id;
+    char *host;
+    int port;
+    char *rack; /* NULL = none */
+};
+struct ringlet_metadata {
+    char *cluster_id; /* NULL before Metadata v2 */
+    int32_t controller_id;
+    struct ringlet_broker_md *brokers;
+    int32_t n_brokers;
+    struct ringlet_topic_md *topics; /* sorted by name */
+    int32_t n_topics;
+};
+/* Fetches metadata for the named topics (n_topics < 0: all topics) from any bootstrap broker,
+ * retrying network errors with backoff. allow_auto_create is sent at v4+. The result is a deep
+ * copy (free with ringlet_metadata_free); the client also remembers its broker list for
+ * ringlet_client_broker_conn. */
+int ringlet_metadata_get(struct ringlet_client *cl, const char *const *topics, int n_topics,
+                         bool allow_auto_create, struct ringlet_metadata **out, char *errbuf,
+                         size_t errlen);
+void ringlet_metadata_free(struct ringlet_metadata *md);
+const struct ringlet_topic_md *ringlet_metadata_topic(const struct ringlet_metadata *md,
+                                                      const char *name);
+const struct ringlet_broker_md *ringlet_metadata_broker(const struct ringlet_metadata *md,
+                                                        int32_t id);
+/* A negotiated connection to broker node_id, found in the last metadata (refreshed once if the
+ * id is unknown). */
+int ringlet_client_broker_conn(struct ringlet_client *cl, int32_t node_id,
+                               struct ringlet_conn **out, char *errbuf, size_t errlen);
+
+/* ---- 7. offsets ------------------------------------------------------------------------------ */
+#define RINGLET_OFFSET_EARLIEST (-2)
+#define RINGLET_OFFSET_LATEST   (-1)
+/* ListOffsets for partitions of one topic (grouped by leader): timestamp is a time in ms or
+ * RINGLET_OFFSET_EARLIEST / _LATEST. Fills offsets[i] and errors[i] (Kafka error, or
+ * PROTO_ERR_UNKNOWN_SERVER_ERROR when the leader could not be reached) for each partitions[i].
+ * Returns 0 when every partition got an answer (errors may still be set), else the last
+ * network error. */
+int ringlet_list_offsets(struct ringlet_client *cl, const struct ringlet_topic_md *t,
+                         const int32_t *partitions, int n, int64_t timestamp, int64_t *offsets,
+                         int16_t *errors, char *errbuf, size_t errlen);
+
+/* ---- 8. groups ------------------------------------------------------------------------------- */
+/* A negotiated connection to the group's coordinator (FindCoordinator, retried on
+ * COORDINATOR_NOT_AVAILABLE / LOAD_IN_PROGRESS with backoff). */
+int ringlet_coordinator_conn(struct ringlet_client *cl, const char *group,
+                             struct ringlet_conn **out, char *errbuf, size_t errlen);
+
+
+/* ---- 9. fetching and reading records --------------------------------------------------------- */
+struct ringlet_fetch_part {
+    int32_t partition;
+    int16_t error;
+    int64_t high_watermark;
+    int64_t log_start_offset; /* -1 before Fetch v5 */
+    const uint8_t *records;   /* points into the response frame */
+    size_t records_len;
+};
+/* One Fetch (v4..v12, read_uncommitted) to broker `leader` for n partitions of one topic from
+ * offsets[i]. out[i] gets each partition's answer (error UNKNOWN_SERVER_ERROR if absent from the
+ * response). Record bytes point into *frame (free with ringlet_resp_free). Returns 0 or a
+ * negative errno (message in errbuf). */
+int ringlet_fetch(struct ringlet_client *cl, int32_t leader, const char *topic,
+                  const int32_t *partitions, const int64_t *offsets, int n, int32_t max_wait_ms,
+                  int32_t partition_max_bytes, struct ringlet_fetch_part *out,
+                  struct ringlet_resp *frame, struct proto_arena *a, char *errbuf, size_t errlen);
+
+struct ringlet_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp; /* ms */
+    bool log_append_time;
+    struct proto_bytes key;   /* len -1 = null */
+    struct proto_bytes value; /* len -1 = null */
+    const struct proto_record_header *headers;
+    int32_t n_headers;
+};
+/* Return non-zero to stop the walk after this record. */
+typedef int (*ringlet_msg_fn)(void *opaque, const struct ringlet_msg *m);
+/* Walks the record batches of a fetched partition: validates each batch (CRC included),
+ * decompresses, skips control batches and records below min_offset, and calls fn per record.
+ * A truncated last batch (normal in Fetch responses) ends the walk. *next_offset gets the offset
+ * after the last record delivered or skipped (min_offset if none). Returns the number of records
+ * delivered, or -EBADMSG for a corrupt batch (records before it were delivered). */
+int ringlet_records_walk(const uint8_t *buf, size_t len, const char *topic, int32_t partition,
+                         int64_t min_offset, struct proto_arena *a, ringlet_msg_fn fn,
+                         void *opaque, int64_t *next_offset);
+
+
+/* ---- 10. producer -----------------------------------------------------------------------------
+ * Single-threaded: records are batched per partition in the caller's thread, and batches are
+ * sent (blocking, one request per leader at a time) when full, when linger.ms has passed at a
+ * ringlet_producer_poll, or at ringlet_producer_flush. Keyed records go to the Java client's
+ * murmur2 partition; unkeyed ones stick to one partition until its batch is sent (sticky
+ * partitioner). Idempotence (InitProducerId + per-partition sequences) is on by default, so a
+ * retried batch is never written twice. */
+struct ringlet_producer_conf {
+    int16_t acks;                 /* 0, 1 or -1 (all); default -1 */
+    enum proto_compression codec; /* default none */
+    int linger_ms;                /* default 5 */
+    int batch_size;               /* bytes of records per partition batch; default 16384 */
+    bool idempotence;             /* default true; needs acks = -1 (else turned off) */
+    int delivery_timeout_ms;      /* give up on a record after this long; default 120000 */
+};
+void ringlet_producer_conf_init(struct ringlet_producer_conf *pc);
+
+struct ringlet_delivery {
+    const char *topic;
+    int32_t partition;
+    int64_t offset; /* -1 when unknown (acks=0, or a duplicate the broker had already) */
+    int16_t error;  /* Kafka error code, 0 = delivered */
+    int err;        /* 0, or a negative errno when the record could not be sent */
+    void *opaque;   /* the msg_opaque given to send */
+};
+typedef void (*ringlet_delivery_fn)(void *cb_opaque, const struct ringlet_delivery *d);
+
+struct ringlet_producer;
+/* The client must outlive the producer. cb (may be NULL) gets one report per record. */
+int ringlet_producer_new(struct ringlet_client *cl, const struct ringlet_producer_conf *pc,
+                         ringlet_delivery_fn cb, void *cb_opaque, struct ringlet_producer **out,
+                         char *errbuf, size_t errlen);
+/* Queues one record (copied). partition -1 = partitioner; timestamp_ms -1 = now. Topic metadata
+ * is fetched on first use (allowing auto-creation). Returns 0, -ENOENT (unknown topic, message in
+ * the producer's last error), -EINVAL (partition out of range), or -EMSGSIZE. */
+int ringlet_producer_send(struct ringlet_producer *p, const char *topic, int32_t partition,
+                          const void *key, int32_t key_len, const void *value, int32_t value_len,
+                          const struct proto_record_header *headers, int32_t n_headers,
+                          int64_t timestamp_ms, void *msg_opaque);
+/* Sends batches whose linger has expired. Returns the number of records reported. */
+int ringlet_producer_poll(struct ringlet_producer *p);
+/* Sends everything queued and waits for every answer. Returns 0 if every record since the last
+ * flush was delivered, else -EIO. */
+int ringlet_producer_flush(struct ringlet_producer *p);
+/* The last error message (for -ENOENT and failed deliveries). */
+const char *ringlet_producer_last_error(const struct ringlet_producer *p);
+/* The producer id in use, or -1 without idempotence. */
+int64_t ringlet_producer_id(const struct ringlet_producer *p);
+/* Frees everything; records still queued are reported as failed (-ECANCELED). */
+void ringlet_producer_destroy(struct ringlet_producer *p);
+
+#endif /* RINGLET_CLIENT_H */

@@ -251,6 +251,25 @@ size_t proto_frame_begin(struct proto_writer *w);
 void proto_frame_end(struct proto_writer *w, size_t frame_start);
 
 /* ---- 5. generated messages ------------------------------------------------------------------- */
+/* The API table (generated from the schema files): what this build implements per key. */
+struct proto_api_info {
+    int16_t key;
+    const char *name;
+    int16_t min_version, max_version;
+    int16_t flexible_min; /* -1 = never flexible */
+};
+extern const struct proto_api_info proto_apis[]; /* sorted by key */
+extern const size_t proto_n_apis;
+const struct proto_api_info *proto_api_lookup(int16_t key); /* NULL if unknown */
+/* Decode a request/response body of any known API into arena memory (fuzzing, validation).
+ * Returns 0, -EBADMSG, or -ENOTSUP (unknown key or version). */
+int proto_request_decode_any(int16_t key, int16_t version, struct proto_reader *r,
+                             struct proto_arena *a);
+int proto_response_decode_any(int16_t key, int16_t version, struct proto_reader *r,
+                              struct proto_arena *a);
+
+/* Also defines enum proto_api_key (PROTO_API_KEY_PRODUCE = 0, PROTO_API_KEY_API_VERSIONS = 18,
+ * ...: Kafka's API name in upper snake case) and every message struct and function. */
 #include "ringlet/protocol_messages.h"
 
 /* ---- 6. RecordBatch v2 ----------------------------------------------------------------------- */
@@ -350,6 +369,17 @@ int proto_record_iter_init(struct proto_record_iter *it, const uint8_t *batch, s
                            struct proto_arena *a, size_t max_decompressed);
 /* Returns 1 with *rec filled, 0 at the end, -EBADMSG on a malformed record. */
 int proto_record_iter_next(struct proto_record_iter *it, struct proto_record *rec);
+/* Record-level validation of one batch (not on the append hot path): decompresses (capped at
+ * max_decompressed, -EMSGSIZE beyond), parses every record within its declared length, checks
+ * offset deltas 0..n-1 and that nothing follows the last record. Does not check the CRC (use
+ * proto_batch_validate first). Returns 0, -EBADMSG, or -EMSGSIZE. */
+int proto_batch_validate_records(const uint8_t *batch, size_t len, struct proto_arena *a,
+                                 size_t max_decompressed);
+/* Control batches (PROTO_ATTR_CONTROL) hold control records whose key is version i16, type i16
+ * (0 = ABORT, 1 = COMMIT). Returns 0 or -EBADMSG. */
+#define PROTO_CONTROL_ABORT  0
+#define PROTO_CONTROL_COMMIT 1
+int proto_control_record_parse(const struct proto_record *rec, int16_t *version, int16_t *type);
 
 /* Builds a batch (for the client and tests). */
 struct proto_batch_builder {

@@ -44,6 +44,8 @@ struct storage_engine_config {
     enum storage_flush_policy flush_policy;
     int64_t segment_preallocate_bytes; /* pre-write zeros ahead of the tail, 0 = off */
     unsigned ring_entries;             /* io_uring SQ size, default 256 */
+    bool use_posix_io; /* plain pwrite/fdatasync instead of io_uring (tests; also the automatic
+                          fallback when io_uring cannot be set up) */
 };
 
 struct storage_engine;

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api_fetch.c - Fetch (key 1), with long polling: when fewer than MinBytes are available the
+ * request parks a waiter on each partition it reads and arms a timer for MaxWaitMs. An append
+ * to any of those partitions wakes it (broker_partition_notify from the append completion);
+ * it answers as soon as MinBytes are there, or when the timer fires. No polling.
+ *
+ * Sizes: PartitionMaxBytes per partition and MaxBytes for the whole response, but always the
+ * whole first batch of the first partition that has data (KIP-74), as storage_log_read does.
+ * Records are copied into the request arena with storage_log_read_copy (a zero-copy sendfile
+ * path needs the reactor to send file slices; the bytes are sent as stored either way).
+ *
+ * Single broker, no transactions: LastStableOffset = HighWatermark, AbortedTransactions empty,
+ * no fetch sessions (SessionId 0, which every client accepts as "sessionless").
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "topics.h"
+
+struct fetch_part {
+    struct broker_waiter w;
+    struct broker_partition *p; /* NULL: error already set in out */
+    struct FetchRequest_FetchPartition *in;
+    struct FetchResponse_PartitionData *out;
+};
+
+struct fetch_ctx {
+    struct broker_request *req;
+    struct FetchRequest rq;
+    struct FetchResponse rs;
+    struct fetch_part *parts;
+    int32_t n_parts;
+    struct broker_topic **kept; /* topics referenced while waiting */
+    int32_t n_kept;
+    struct broker_timer timer;
+    bool waiting;
+};
+
+static uint8_t empty_records[1];
+
+/* Bytes available now across all partitions (capped per partition), or -1 if a partition
+ * needs an immediate answer (error, deleted topic, offset out of range). */
+static int64_t fetch_available(struct fetch_ctx *c) {
+    int64_t total = 0;
+    for (int32_t i = 0; i < c->n_parts; i++) {
+        struct fetch_part *fp = &c->parts[i];
+        if (!fp->p) return -1;
+        if (fp->p->topic->deleted) return -1;
+        int32_t maxb = fp->in->PartitionMaxBytes;
+        if (maxb <= 0) continue;
+        struct storage_slice s;
+        int rc = storage_log_read(fp->p->log, fp->in->FetchOffset, maxb, &s);
+        if (rc < 0) return -1;
+        total += s.len;
+    }
+    return total;
+}
+
+static void fetch_fill(struct fetch_ctx *c) {
+    struct broker_request *req = c->req;
+    int64_t budget = req->hdr.ApiVersion >= 3 ? c->rq.MaxBytes : INT32_MAX;
+    if (budget <= 0) budget = 0;
+    bool any_data = false;
+    for (int32_t i = 0; i < c->n_parts; i++) {
+        struct fetch_part *fp = &c->parts[i];
+        struct FetchResponse_PartitionData *out = fp->out;
+        out->Records = (struct proto_bytes){empty_records, 0};
+        if (!fp->p) continue;
+        struct broker_partition *p = fp->p;
+        if (p->topic->deleted) {
+            out->ErrorCode = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+            continue;
+        }
+        struct storage_log *log = p->log;
+        int64_t hwm = storage_log_high_watermark(log);
+        out->HighWatermark = hwm;
+        out->LastStableOffset = hwm;
+        out->LogStartOffset = storage_log_start_offset(log);
+        int64_t off = fp->in->FetchOffset;
+        if (off < out->LogStartOffset || off > hwm) {
+            out->ErrorCode = PROTO_ERR_OFFSET_OUT_OF_RANGE;
+            continue;
+        }
+        int64_t limit = RL_MIN((int64_t)fp->in->PartitionMaxBytes, budget);
+        if (off == hwm || fp->in->PartitionMaxBytes <= 0) continue;
+        if (limit <= 0) {
+            if (any_data) continue;
+            limit = 1; /* KIP-74: the first batch goes out whole even past MaxBytes */
+        }
+        struct storage_slice s;
+        int rc = storage_log_read(log, off, (int32_t)limit, &s);
+        if (rc == -ERANGE) {
+            out->ErrorCode = PROTO_ERR_OFFSET_OUT_OF_RANGE;
+            continue;
+        }
+        if (rc < 0 || s.len <= 0) {
+            if (rc < 0) out->ErrorCode = PROTO_ERR_KAFKA_STORAGE_ERROR;
+            continue;
+        }
+        uint8_t *buf = proto_arena_alloc(&req->arena, (size_t)s.len);
+        size_t got = 0;
+        rc = storage_log_read_copy(log, off, buf, (size_t)s.len, &got);
+        if (rc == -ERANGE) {
+            out->ErrorCode = PROTO_ERR_OFFSET_OUT_OF_RANGE;
+            continue;
+        }
+        if (rc < 0) {
+            rl_warn("fetch", "read of %s-%d at %lld failed: %s", p->topic->name, p->index,
+                    (long long)off, rl_strerror(rc));
+            out->ErrorCode = PROTO_ERR_KAFKA_STORAGE_ERROR;
+            continue;
+        }
+        out->Records = (struct proto_bytes){buf, (int32_t)got};
+        budget -= (int64_t)got;
+        if (got) any_data = true;
+    }
+}
+
+static void fetch_complete(struct fetch_ctx *c) {
+    struct broker_request *req = c->req;
+    if (c->waiting) {
+        broker_timer_cancel(req->b, &c->timer);
+        for (int32_t i = 0; i < c->n_parts; i++)
+            broker_waiter_remove(&c->parts[i].w);
+        c->waiting = false;
+    }
+    fetch_fill(c);
+    BROKER_RESPOND(req, FetchResponse, &c->rs);
+    for (int32_t i = 0; i < c->n_kept; i++)
+        broker_topic_release(c->kept[i]);
+    c->n_kept = 0;
+}
+
+static void fetch_wake(void *arg) {
+    struct fetch_ctx *c = arg;
+    if (!c->waiting) return;
+    int64_t avail = fetch_available(c);
+    if (avail < 0 || avail >= c->rq.MinBytes) fetch_complete(c);
+}
+
+static void fetch_timeout(struct broker_timer *t) {
+    struct fetch_ctx *c = t->arg;
+    if (c->waiting) fetch_complete(c);
+}
+
+int broker_api_fetch(struct broker_request *req) {
+    struct broker *b = req->b;
+    int16_t v = req->hdr.ApiVersion;
+    struct fetch_ctx *c = proto_arena_alloc(&req->arena, sizeof(*c));
+    c->req = req;
+    proto_FetchRequest_init(&c->rq);
+    if (proto_FetchRequest_decode(&req->body, v, &req->arena, &c->rq) < 0) {
+        broker_request_close_conn(req, "malformed Fetch request");
+        return 0;
+    }
+    struct FetchRequest *rq = &c->rq;
+    struct FetchResponse *rs = &c->rs;
+    proto_FetchResponse_init(rs);
+    rs->SessionId = 0;
+    if (v >= 7 && rq->SessionId != 0) {
+        /* we never hand out sessions, so a client cannot have one */
+        rs->ErrorCode = PROTO_ERR_FETCH_SESSION_ID_NOT_FOUND;
+        rs->n_Responses = 0;
+        BROKER_RESPOND(req, FetchResponse, rs);
+        return 0;
+    }
+    int32_t n_parts = 0;
+    for (int32_t i = 0; i < rq->n_Topics; i++)
+        n_parts += RL_MAX(rq->Topics[i].n_Partitions, 0);
+    c->parts = proto_arena_alloc(&req->arena, (size_t)(n_parts ? n_parts : 1) * sizeof(*c->parts));
+    c->kept = proto_arena_alloc(&req->arena,
+                                (size_t)(rq->n_Topics > 0 ? rq->n_Topics : 1) * sizeof(*c->kept));
+    rs->n_Responses = RL_MAX(rq->n_Topics, 0);
+    rs->Responses = proto_arena_alloc(&req->arena, (size_t)(rs->n_Responses ? rs->n_Responses : 1) *
+                                                       sizeof(*rs->Responses));
+    bool immediate = rq->MaxWaitMs <= 0 || rq->MinBytes <= 0;
+    for (int32_t i = 0; i < rs->n_Responses; i++) {
+        struct FetchRequest_FetchTopic *ft = &rq->Topics[i];
+        struct FetchResponse_FetchableTopicResponse *tr = &rs->Responses[i];
+        proto_FetchResponse_FetchableTopicResponse_init(tr);
+        tr->Topic = ft->Topic;
+        tr->TopicId = ft->TopicId;
+        struct broker_topic *t;
+        int16_t terr;
+        if (v >= 13) {
+            t = broker_topic_find_id(b, ft->TopicId);
+            terr = PROTO_ERR_UNKNOWN_TOPIC_ID;
+        } else {
+            t = broker_topic_find_str(b, ft->Topic);
+            terr = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        }
+        tr->n_Partitions = RL_MAX(ft->n_Partitions, 0);
+        tr->Partitions =
+            proto_arena_alloc(&req->arena, (size_t)(tr->n_Partitions ? tr->n_Partitions : 1) *
+                                               sizeof(*tr->Partitions));
+        for (int32_t j = 0; j < tr->n_Partitions; j++) {
+            struct fetch_part *fp = &c->parts[c->n_parts++];
+            fp->in = &ft->Partitions[j];
+            fp->out = &tr->Partitions[j];
+            proto_FetchResponse_PartitionData_init(fp->out);
+            fp->out->PartitionIndex = fp->in->Partition;
+            fp->out->HighWatermark = -1;
+            fp->out->LastStableOffset = -1;
+            fp->out->LogStartOffset = -1;
+            fp->out->n_AbortedTransactions = rq->IsolationLevel == 1 ? 0 : -1;
+            fp->w.fn = fetch_wake;
+            fp->w.arg = c;
+            if (!t) {
+                fp->out->ErrorCode = terr;
+                immediate = true;
+                continue;
+            }
+            if (v >= 9 && fp->in->CurrentLeaderEpoch > 0) {
+                fp->out->ErrorCode = PROTO_ERR_UNKNOWN_LEADER_EPOCH;
+                immediate = true;
+                continue;
+            }
+            fp->p = broker_partition_get(t, fp->in->Partition);
+            if (!fp->p) {
+                fp->out->ErrorCode = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+                immediate = true;
+            }
+        }
+        if (t) {
+            broker_topic_keep(t);
+            c->kept[c->n_kept++] = t;
+        }
+    }
+    if (!immediate) {
+        int64_t avail = fetch_available(c);
+        if (avail < 0 || avail >= rq->MinBytes) immediate = true;
+    }
+    if (immediate || c->n_parts == 0) {
+        fetch_complete(c);
+        return 0;
+    }
+    c->waiting = true;
+    for (int32_t i = 0; i < c->n_parts; i++)
+        broker_partition_wait(c->parts[i].p, &c->parts[i].w);
+    broker_timer_init(&c->timer, fetch_timeout, c);
+    broker_timer_arm(b, &c->timer, rl_mono_ms() + rq->MaxWaitMs);
+    return 0;
+}

@@ -1,0 +1,1109 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * topics.c - ringletd's topic/partition registry over storage/ partition logs.
+ *
+ * On disk (owned by this file, next to storage's own files):
+ *   <log.dir>/<topic>-<n>/partition.metadata   "version: 0\ntopic_id: <base64url uuid>\n", as
+ *                                               Kafka writes it; the topic id is stable across
+ *                                               restarts.
+ *   <log.dir>/.ringlet-topics/<topic>.cfg       the topic's config overrides, name=value lines.
+ *
+ * Invariants:
+ *   1. Every file above is written atomically (tmp + fsync + rename + fsync of the directory),
+ *      so a crash leaves either the old or the new version.
+ *   2. A topic exists iff at least one of its partition directories exists. Its partition count
+ *      is the highest partition index found + 1; missing partitions are (re)created at load.
+ *   3. All partitions of a topic carry the same topic id. A partition without partition.metadata
+ *      (crash between storage_log_open and the metadata write) gets the id of its siblings, or a
+ *      new one if none has any.
+ *
+ * Transitions: broker_topics_init (load) -> broker_topic_create / _add_partitions /
+ * _set_configs / _delete -> broker_topics_shutdown (close every log).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "topics.h"
+
+#define TOPICS_META_DIR "/.ringlet-topics"
+
+struct broker_topics {
+    struct broker_topic **all; /* live topics */
+    size_t n_all, cap_all;
+    struct broker_topic **by_name; /* chained hash tables, nbuckets a power of two */
+    struct broker_topic **by_id;
+    size_t nbuckets;
+    struct broker_topic **dying; /* deleted, still referenced */
+    size_t n_dying, cap_dying;
+};
+
+/* ---- small utilities ------------------------------------------------------------------------ */
+
+char *broker_arena_strdup(struct proto_arena *a, struct proto_str s) {
+    size_t n = s.len > 0 ? (size_t)s.len : 0;
+    char *p = proto_arena_alloc(a, n + 1);
+    if (n) memcpy(p, s.ptr, n);
+    p[n] = 0;
+    return p;
+}
+
+bool broker_uuid_is_zero(const struct proto_uuid *u) {
+    for (int i = 0; i < 16; i++)
+        if (u->b[i]) return false;
+    return true;
+}
+
+void broker_uuid_random(struct proto_uuid *u) {
+    do {
+        size_t got = 0;
+        while (got < sizeof(u->b)) {
+            ssize_t r = getrandom(u->b + got, sizeof(u->b) - got, 0);
+            if (r > 0) got += (size_t)r;
+        }
+        u->b[6] = (uint8_t)((u->b[6] & 0x0f) | 0x40); /* version 4 */
+        u->b[8] = (uint8_t)((u->b[8] & 0x3f) | 0x80); /* variant */
+    } while (broker_uuid_is_zero(u));
+}
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void broker_uuid_base64(const struct proto_uuid *u, char out[23]) {
+    int o = 0;
+    for (int i = 0; i < 16; i += 3) {
+        uint32_t v = (uint32_t)u->b[i] << 16;
+        int n = 16 - i >= 3 ? 3 : 16 - i;
+        if (n > 1) v |= (uint32_t)u->b[i + 1] << 8;
+        if (n > 2) v |= u->b[i + 2];
+        out[o++] = b64url[(v >> 18) & 63];
+        out[o++] = b64url[(v >> 12) & 63];
+        if (n > 1) out[o++] = b64url[(v >> 6) & 63];
+        if (n > 2) out[o++] = b64url[v & 63];
+    }
+    out[o] = 0;
+}
+
+int broker_uuid_parse_base64(const char *s, struct proto_uuid *u) {
+    uint8_t tmp[18] = {0};
+    int nbits = 0, o = 0;
+    uint32_t acc = 0;
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == '=' || s[len - 1] == '\n' || s[len - 1] == ' '))
+        len--;
+    if (len != 22) return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        const char *p = strchr(b64url, s[i]);
+        if (!p || !s[i]) return -EINVAL;
+        acc = (acc << 6) | (uint32_t)(p - b64url);
+        nbits += 6;
+        if (nbits >= 8) {
+            nbits -= 8;
+            if (o < 18) tmp[o++] = (uint8_t)(acc >> nbits);
+        }
+    }
+    if (o != 16) return -EINVAL;
+    memcpy(u->b, tmp, 16);
+    return broker_uuid_is_zero(u) ? -EINVAL : 0;
+}
+
+static int fsync_dir_of(const char *path) {
+    char *dir = rl_strdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = 0;
+    else if (slash)
+        slash[1] = 0;
+    else
+        strcpy(dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rl_free(dir);
+    if (fd < 0) return -errno;
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int broker_write_file_atomic(const char *path, const void *data, size_t len) {
+    /* the temporary name must not grow the final one: a 249-character topic name plus a suffix
+     * already comes close to NAME_MAX */
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *tmp = rl_malloc(dlen + 16);
+    memcpy(tmp, path, dlen);
+    memcpy(tmp + dlen, ".tmp.XXXXXX", 12);
+    int rc = 0;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    fchmod(fd, 0644);
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            rc = -errno;
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (!rc && fsync(fd) < 0) rc = -errno;
+    close(fd);
+    if (!rc && rename(tmp, path) < 0) rc = -errno;
+    if (!rc) rc = fsync_dir_of(path);
+    if (rc) unlink(tmp);
+out:
+    rl_free(tmp);
+    return rc;
+}
+
+/* Reads a whole small file into a NUL-terminated heap buffer. */
+static int read_small_file(const char *path, char **out) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    size_t cap = 4096, len = 0;
+    char *buf = rl_malloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap >= (1u << 20)) break;
+            cap *= 2;
+            buf = rl_realloc(buf, cap);
+        }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = 0;
+    *out = buf;
+    return 0;
+}
+
+static char *path_join3(const char *a, const char *b, const char *c) {
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *p = rl_malloc(la + lb + lc + 1);
+    memcpy(p, a, la);
+    memcpy(p + la, b, lb);
+    memcpy(p + la + lb, c, lc + 1);
+    return p;
+}
+
+static char *partition_meta_path(const struct broker *b, const char *topic, int32_t part) {
+    size_t n = strlen(b->cfg.log_dir) + strlen(topic) + 64;
+    char *p = rl_malloc(n);
+    snprintf(p, n, "%s/%s-%d/partition.metadata", b->cfg.log_dir, topic, part);
+    return p;
+}
+
+static char *topic_conf_path(const struct broker *b, const char *topic) {
+    size_t n = strlen(b->cfg.log_dir) + strlen(topic) + 64;
+    char *p = rl_malloc(n);
+    snprintf(p, n, "%s" TOPICS_META_DIR "/%s.cfg", b->cfg.log_dir, topic);
+    return p;
+}
+
+/* ---- topic name rules (Kafka's) ------------------------------------------------------------ */
+
+bool broker_topic_name_valid(const char *name, size_t len, char *errmsg, size_t errlen) {
+    if (len == 0) {
+        snprintf(errmsg, errlen, "Topic name is illegal, it can't be empty");
+        return false;
+    }
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) {
+        snprintf(errmsg, errlen, "Topic name cannot be \".\" or \"..\"");
+        return false;
+    }
+    if (len > 249) {
+        snprintf(errmsg, errlen, "Topic name is illegal, it can't be longer than 249 characters");
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            snprintf(errmsg, errlen,
+                     "Topic name \"%.*s\" is illegal, it contains a character other than ASCII "
+                     "alphanumerics, '.', '_' and '-'",
+                     (int)RL_MIN(len, 249), name);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool topic_is_internal_name(const char *name) {
+    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
+}
+
+/* ---- the topic config table ----------------------------------------------------------------- */
+
+enum tcfg_kind { TK_LONG, TK_INT, TK_ENUM };
+
+struct tcfg_def {
+    const char *name;
+    enum tcfg_kind kind;
+    int64_t lo, hi;
+    const char *const *choices; /* TK_ENUM, NULL-terminated; index = value */
+};
+
+static const char *const cleanup_choices[] = {"delete", "compact", "compact,delete", NULL};
+static const char *const compression_choices[] = {"producer", NULL};
+static const char *const ts_choices[] = {"CreateTime", "LogAppendTime", NULL};
+
+static const struct tcfg_def tcfg_defs[TCFG_COUNT] = {
+    [TCFG_CLEANUP_POLICY] = {"cleanup.policy", TK_ENUM, 0, 0, cleanup_choices},
+    [TCFG_COMPRESSION_TYPE] = {"compression.type", TK_ENUM, 0, 0, compression_choices},
+    [TCFG_FLUSH_MESSAGES] = {"flush.messages", TK_LONG, 1, INT64_MAX, NULL},
+    [TCFG_FLUSH_MS] = {"flush.ms", TK_LONG, 0, INT64_MAX, NULL},
+    [TCFG_INDEX_INTERVAL_BYTES] = {"index.interval.bytes", TK_INT, 0, INT32_MAX, NULL},
+    [TCFG_MAX_MESSAGE_BYTES] = {"max.message.bytes", TK_INT, 0, INT32_MAX, NULL},
+    [TCFG_MESSAGE_TIMESTAMP_TYPE] = {"message.timestamp.type", TK_ENUM, 0, 0, ts_choices},
+    [TCFG_MIN_INSYNC_REPLICAS] = {"min.insync.replicas", TK_INT, 1, INT32_MAX, NULL},
+    [TCFG_RETENTION_BYTES] = {"retention.bytes", TK_LONG, -1, INT64_MAX, NULL},
+    [TCFG_RETENTION_MS] = {"retention.ms", TK_LONG, -1, INT64_MAX, NULL},
+    [TCFG_SEGMENT_BYTES] = {"segment.bytes", TK_INT, 14, INT32_MAX, NULL},
+    [TCFG_SEGMENT_MS] = {"segment.ms", TK_LONG, 1, INT64_MAX, NULL},
+};
+
+const char *broker_tcfg_name(int i) {
+    return i >= 0 && i < TCFG_COUNT ? tcfg_defs[i].name : NULL;
+}
+
+int broker_tcfg_find(const char *name, size_t len) {
+    for (int i = 0; i < TCFG_COUNT; i++)
+        if (strlen(tcfg_defs[i].name) == len && memcmp(tcfg_defs[i].name, name, len) == 0) return i;
+    return -1;
+}
+
+int broker_tcfg_parse(int i, const char *value, int64_t *out, char *errmsg, size_t errlen) {
+    const struct tcfg_def *d = &tcfg_defs[i];
+    if (!value) {
+        snprintf(errmsg, errlen, "Null value not supported for topic config %s", d->name);
+        return -EINVAL;
+    }
+    if (d->kind == TK_ENUM) {
+        /* cleanup.policy is a list: accept "delete,compact" in any order and spacing */
+        if (i == TCFG_CLEANUP_POLICY) {
+            bool del = false, comp = false, bad = false;
+            const char *p = value;
+            while (*p) {
+                while (*p == ' ' || *p == ',')
+                    p++;
+                const char *s = p;
+                while (*p && *p != ',' && *p != ' ')
+                    p++;
+                size_t n = (size_t)(p - s);
+                if (n == 0) continue;
+                if (n == 6 && memcmp(s, "delete", 6) == 0)
+                    del = true;
+                else if (n == 7 && memcmp(s, "compact", 7) == 0)
+                    comp = true;
+                else
+                    bad = true;
+            }
+            if (bad || (!del && !comp)) goto bad_enum;
+            *out = comp ? (del ? 2 : 1) : 0;
+            return 0;
+        }
+        for (int k = 0; d->choices[k]; k++) {
+            if (strcmp(d->choices[k], value) == 0) {
+                *out = k;
+                return 0;
+            }
+        }
+        if (i == TCFG_COMPRESSION_TYPE) {
+            snprintf(errmsg, errlen,
+                     "Invalid value %s for configuration compression.type: ringlet stores record "
+                     "batches as the producer compressed them, so only 'producer' is supported",
+                     value);
+            return -EINVAL;
+        }
+    bad_enum:
+        snprintf(errmsg, errlen,
+                 "Invalid value %s for configuration %s: String must be one of: ", value, d->name);
+        for (int k = 0; d->choices[k]; k++) {
+            size_t l = strlen(errmsg);
+            snprintf(errmsg + l, errlen - l, "%s%s", k ? ", " : "", d->choices[k]);
+        }
+        return -EINVAL;
+    }
+    char *end = NULL;
+    errno = 0;
+    while (*value == ' ')
+        value++;
+    long long v = strtoll(value, &end, 10);
+    while (end && *end == ' ')
+        end++;
+    if (errno || end == value || *end) {
+        snprintf(errmsg, errlen, "Invalid value %s for configuration %s: Not a number of type %s",
+                 value, d->name, d->kind == TK_INT ? "INT" : "LONG");
+        return -EINVAL;
+    }
+    if (v < d->lo || v > d->hi) {
+        snprintf(errmsg, errlen,
+                 "Invalid value %s for configuration %s: Value must be at least %lld%s", value,
+                 d->name, (long long)d->lo,
+                 d->kind == TK_INT && v > d->hi ? " and fit in a 32-bit int" : "");
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static int64_t tcfg_default_value(const struct broker *b, int i) {
+    const struct broker_config *c = &b->cfg;
+    switch (i) {
+    case TCFG_CLEANUP_POLICY:
+        return 0;
+    case TCFG_COMPRESSION_TYPE:
+        return 0;
+    case TCFG_FLUSH_MESSAGES:
+        return c->log_flush_interval_messages;
+    case TCFG_FLUSH_MS:
+        return c->log_flush_interval_ms;
+    case TCFG_INDEX_INTERVAL_BYTES:
+        return c->log_index_interval_bytes;
+    case TCFG_MAX_MESSAGE_BYTES:
+        return c->message_max_bytes;
+    case TCFG_MESSAGE_TIMESTAMP_TYPE:
+        return c->log_message_timestamp_type;
+    case TCFG_MIN_INSYNC_REPLICAS:
+        return 1;
+    case TCFG_RETENTION_BYTES:
+        return c->log_retention_bytes;
+    case TCFG_RETENTION_MS:
+        return c->log_retention_ms;
+    case TCFG_SEGMENT_BYTES:
+        return c->log_segment_bytes;
+    case TCFG_SEGMENT_MS:
+        return c->log_roll_ms;
+    default:
+        return 0;
+    }
+}
+
+static const char *tcfg_format(int i, int64_t v, char *buf, size_t len) {
+    const struct tcfg_def *d = &tcfg_defs[i];
+    if (d->kind == TK_ENUM) {
+        snprintf(buf, len, "%s", d->choices[v]);
+    } else {
+        snprintf(buf, len, "%lld", (long long)v);
+    }
+    return buf;
+}
+
+const char *broker_tcfg_default(const struct broker *b, int i, char *buf, size_t len) {
+    return tcfg_format(i, tcfg_default_value(b, i), buf, len);
+}
+
+/* Validates overrides into cfg (defaults first). Duplicate names: the last one wins. */
+static int tcfg_compute(const struct broker *b, const char *const *names, const char *const *values,
+                        int32_t n, int64_t cfg[TCFG_COUNT], char *errmsg, size_t errlen) {
+    for (int i = 0; i < TCFG_COUNT; i++)
+        cfg[i] = tcfg_default_value(b, i);
+    for (int32_t k = 0; k < n; k++) {
+        int i = broker_tcfg_find(names[k], strlen(names[k]));
+        if (i < 0) {
+            snprintf(errmsg, errlen, "Unknown topic config name: %s", names[k]);
+            return -EINVAL;
+        }
+        if (broker_tcfg_parse(i, values[k], &cfg[i], errmsg, errlen) < 0) return -EINVAL;
+    }
+    return 0;
+}
+
+void broker_topic_log_config(const struct broker_topic *t, struct storage_log_config *out) {
+    memset(out, 0, sizeof(*out));
+    storage_log_config_default(out);
+    out->segment_bytes = t->cfg[TCFG_SEGMENT_BYTES];
+    out->segment_ms = t->cfg[TCFG_SEGMENT_MS];
+    out->index_interval_bytes = (int32_t)t->cfg[TCFG_INDEX_INTERVAL_BYTES];
+    out->retention_ms = t->cfg[TCFG_RETENTION_MS];
+    out->retention_bytes = t->cfg[TCFG_RETENTION_BYTES];
+    out->flush_messages = t->cfg[TCFG_FLUSH_MESSAGES];
+    out->flush_ms = t->cfg[TCFG_FLUSH_MS];
+    out->max_message_bytes = (int32_t)t->cfg[TCFG_MAX_MESSAGE_BYTES];
+}
+
+/* ---- registry hash tables ------------------------------------------------------------------- */
+
+static struct broker_topics *reg(const struct broker *b) {
+    return b->topics;
+}
+
+static size_t name_bucket(const struct broker_topics *r, const char *name, size_t len) {
+    return (size_t)rl_hash64(name, len, 0) & (r->nbuckets - 1);
+}
+
+static size_t id_bucket(const struct broker_topics *r, const struct proto_uuid *id) {
+    return (size_t)rl_hash64(id->b, 16, 1) & (r->nbuckets - 1);
+}
+
+static void reg_rehash(struct broker_topics *r, size_t nb) {
+    rl_free(r->by_name);
+    rl_free(r->by_id);
+    r->nbuckets = nb;
+    r->by_name = rl_calloc(nb, sizeof(*r->by_name));
+    r->by_id = rl_calloc(nb, sizeof(*r->by_id));
+    for (size_t i = 0; i < r->n_all; i++) {
+        struct broker_topic *t = r->all[i];
+        size_t h = name_bucket(r, t->name, t->name_len);
+        t->hnext_name = r->by_name[h];
+        r->by_name[h] = t;
+        h = id_bucket(r, &t->id);
+        t->hnext_id = r->by_id[h];
+        r->by_id[h] = t;
+    }
+}
+
+static void reg_insert(struct broker_topics *r, struct broker_topic *t) {
+    if (r->n_all == r->cap_all) {
+        r->cap_all = r->cap_all ? r->cap_all * 2 : 16;
+        r->all = rl_realloc(r->all, r->cap_all * sizeof(*r->all));
+    }
+    r->all[r->n_all++] = t;
+    if (r->n_all > r->nbuckets) {
+        reg_rehash(r, r->nbuckets * 2);
+        return;
+    }
+    size_t h = name_bucket(r, t->name, t->name_len);
+    t->hnext_name = r->by_name[h];
+    r->by_name[h] = t;
+    h = id_bucket(r, &t->id);
+    t->hnext_id = r->by_id[h];
+    r->by_id[h] = t;
+}
+
+static void reg_remove(struct broker_topics *r, struct broker_topic *t) {
+    for (size_t i = 0; i < r->n_all; i++) {
+        if (r->all[i] == t) {
+            r->all[i] = r->all[--r->n_all];
+            break;
+        }
+    }
+    struct broker_topic **pp = &r->by_name[name_bucket(r, t->name, t->name_len)];
+    while (*pp && *pp != t)
+        pp = &(*pp)->hnext_name;
+    if (*pp) *pp = t->hnext_name;
+    pp = &r->by_id[id_bucket(r, &t->id)];
+    while (*pp && *pp != t)
+        pp = &(*pp)->hnext_id;
+    if (*pp) *pp = t->hnext_id;
+    t->hnext_name = t->hnext_id = NULL;
+}
+
+size_t broker_topics_count(const struct broker *b) {
+    return reg(b) ? reg(b)->n_all : 0;
+}
+
+struct broker_topic *broker_topics_at(const struct broker *b, size_t i) {
+    return reg(b) && i < reg(b)->n_all ? reg(b)->all[i] : NULL;
+}
+
+struct broker_topic *broker_topic_find(struct broker *b, const char *name, size_t len) {
+    struct broker_topics *r = reg(b);
+    if (!r || !name) return NULL;
+    for (struct broker_topic *t = r->by_name[name_bucket(r, name, len)]; t; t = t->hnext_name)
+        if (t->name_len == len && memcmp(t->name, name, len) == 0) return t;
+    return NULL;
+}
+
+struct broker_topic *broker_topic_find_str(struct broker *b, struct proto_str name) {
+    if (name.len < 0) return NULL;
+    return broker_topic_find(b, name.ptr, (size_t)name.len);
+}
+
+struct broker_topic *broker_topic_find_id(struct broker *b, struct proto_uuid id) {
+    struct broker_topics *r = reg(b);
+    if (!r) return NULL;
+    for (struct broker_topic *t = r->by_id[id_bucket(r, &id)]; t; t = t->hnext_id)
+        if (memcmp(t->id.b, id.b, 16) == 0) return t;
+    return NULL;
+}
+
+static bool name_is_dying(const struct broker_topics *r, const char *name, size_t len) {
+    for (size_t i = 0; i < r->n_dying; i++)
+        if (r->dying[i]->name_len == len && memcmp(r->dying[i]->name, name, len) == 0) return true;
+    return false;
+}
+
+struct broker_partition *broker_partition_get(struct broker_topic *t, int32_t partition) {
+    if (!t || partition < 0 || partition >= t->n_partitions) return NULL;
+    return t->partitions[partition];
+}
+
+int32_t broker_topic_partition_count(const struct broker_topic *t) {
+    return t->n_partitions;
+}
+
+struct storage_log *broker_partition_log(struct broker_partition *p) {
+    return p->log;
+}
+
+/* ---- topic objects -------------------------------------------------------------------------- */
+
+static void topic_set_overrides(struct broker_topic *t, const char *const *names,
+                                const char *const *values, int32_t n) {
+    for (int32_t i = 0; i < t->n_ov; i++) {
+        rl_free(t->ov_names[i]);
+        rl_free(t->ov_values[i]);
+    }
+    rl_free(t->ov_names);
+    rl_free(t->ov_values);
+    t->ov_names = n ? rl_calloc((size_t)n, sizeof(char *)) : NULL;
+    t->ov_values = n ? rl_calloc((size_t)n, sizeof(char *)) : NULL;
+    int32_t k = 0;
+    for (int32_t i = 0; i < n; i++) {
+        /* keep the last value of a duplicated name only */
+        bool later = false;
+        for (int32_t j = i + 1; j < n; j++)
+            if (strcmp(names[i], names[j]) == 0) later = true;
+        if (later) continue;
+        t->ov_names[k] = rl_strdup(names[i]);
+        t->ov_values[k] = rl_strdup(values[i]);
+        k++;
+    }
+    t->n_ov = k;
+}
+
+static struct broker_topic *topic_new(struct broker *b, const char *name, bool internal) {
+    struct broker_topic *t = rl_calloc(1, sizeof(*t));
+    t->name = rl_strdup(name);
+    t->name_len = strlen(name);
+    t->internal = internal || topic_is_internal_name(name);
+    t->refs = 1;
+    t->b = b;
+    for (int i = 0; i < TCFG_COUNT; i++)
+        t->cfg[i] = tcfg_default_value(b, i);
+    return t;
+}
+
+static void partition_close(struct broker_partition *p, bool remove) {
+    if (!p) return;
+    if (p->log) {
+        if (remove)
+            storage_log_delete(p->log);
+        else
+            storage_log_close(p->log);
+    }
+    broker_pstate_free(p->pstate);
+    rl_free(p);
+}
+
+static void topic_free(struct broker_topic *t, bool remove_logs) {
+    for (int32_t i = 0; i < t->n_partitions; i++)
+        partition_close(t->partitions[i], remove_logs);
+    rl_free(t->partitions);
+    topic_set_overrides(t, NULL, NULL, 0);
+    rl_free(t->name);
+    rl_free(t);
+}
+
+void broker_topic_keep(struct broker_topic *t) {
+    t->refs++;
+}
+
+void broker_topic_release(struct broker_topic *t) {
+    RL_BUG_ON(t->refs <= 0);
+    if (--t->refs > 0) return;
+    struct broker_topics *r = reg(t->b);
+    if (r) {
+        for (size_t i = 0; i < r->n_dying; i++) {
+            if (r->dying[i] == t) {
+                r->dying[i] = r->dying[--r->n_dying];
+                break;
+            }
+        }
+    }
+    rl_info("topics", "topic %s deleted", t->name);
+    topic_free(t, true);
+}
+
+static int write_partition_meta(struct broker *b, struct broker_topic *t, int32_t part) {
+    char id[23], buf[64];
+    broker_uuid_base64(&t->id, id);
+    int n = snprintf(buf, sizeof(buf), "version: 0\ntopic_id: %s\n", id);
+    char *path = partition_meta_path(b, t->name, part);
+    int rc = broker_write_file_atomic(path, buf, (size_t)n);
+    if (rc < 0) rl_error("topics", "cannot write %s: %s", path, rl_strerror(rc));
+    rl_free(path);
+    return rc;
+}
+
+static int read_partition_meta(struct broker *b, const char *topic, int32_t part,
+                               struct proto_uuid *id) {
+    char *path = partition_meta_path(b, topic, part);
+    char *text = NULL;
+    int rc = read_small_file(path, &text);
+    rl_free(path);
+    if (rc < 0) return rc;
+    rc = -EINVAL;
+    char *p = strstr(text, "topic_id:");
+    if (p) {
+        p += strlen("topic_id:");
+        while (*p == ' ')
+            p++;
+        char *e = p;
+        while (*e && *e != '\n' && *e != '\r' && *e != ' ')
+            e++;
+        *e = 0;
+        rc = broker_uuid_parse_base64(p, id);
+    }
+    rl_free(text);
+    return rc;
+}
+
+static int write_topic_conf(struct broker *b, struct broker_topic *t) {
+    char *path = topic_conf_path(b, t->name);
+    int rc = 0;
+    if (t->n_ov == 0) {
+        if (unlink(path) < 0 && errno != ENOENT) rc = -errno;
+        if (!rc) fsync_dir_of(path);
+        rl_free(path);
+        return rc;
+    }
+    struct proto_writer w;
+    proto_writer_init(&w);
+    const char *hdr = "# ringlet topic config overrides (name=value)\n";
+    proto_write_raw(&w, hdr, strlen(hdr));
+    for (int32_t i = 0; i < t->n_ov; i++) {
+        proto_write_raw(&w, t->ov_names[i], strlen(t->ov_names[i]));
+        proto_write_raw(&w, "=", 1);
+        proto_write_raw(&w, t->ov_values[i], strlen(t->ov_values[i]));
+        proto_write_raw(&w, "\n", 1);
+    }
+    rc = broker_write_file_atomic(path, w.buf, w.len);
+    if (rc < 0) rl_error("topics", "cannot write %s: %s", path, rl_strerror(rc));
+    proto_writer_free(&w);
+    rl_free(path);
+    return rc;
+}
+
+/* Loads <topic>.cfg into the topic's overrides; unknown or invalid lines are logged
+ * and skipped so a hand edit cannot keep the broker from starting. */
+static void load_topic_conf(struct broker *b, struct broker_topic *t) {
+    char *path = topic_conf_path(b, t->name);
+    char *text = NULL;
+    if (read_small_file(path, &text) < 0) {
+        rl_free(path);
+        return;
+    }
+    const char *names[TCFG_COUNT * 4];
+    const char *values[TCFG_COUNT * 4];
+    int32_t n = 0;
+    int lineno = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        lineno++;
+        if (*line == '#' || *line == 0) continue;
+        char *eq = strchr(line, '=');
+        if (!eq) {
+            rl_warn("topics", "%s:%d: expected name=value, line ignored", path, lineno);
+            continue;
+        }
+        *eq = 0;
+        int i = broker_tcfg_find(line, strlen(line));
+        int64_t v;
+        char err[256];
+        if (i < 0 || broker_tcfg_parse(i, eq + 1, &v, err, sizeof(err)) < 0) {
+            rl_warn("topics", "%s:%d: invalid topic config %s=%s, ignored", path, lineno, line,
+                    eq + 1);
+            continue;
+        }
+        if (n < (int32_t)RL_ARRAY_SIZE(names)) {
+            names[n] = line;
+            values[n] = eq + 1;
+            n++;
+        }
+    }
+    char err[256];
+    topic_set_overrides(t, names, values, n);
+    tcfg_compute(b, (const char *const *)t->ov_names, (const char *const *)t->ov_values, t->n_ov,
+                 t->cfg, err, sizeof(err));
+    rl_free(text);
+    rl_free(path);
+}
+
+static int partition_open(struct broker *b, struct broker_topic *t, int32_t idx,
+                          struct broker_partition **out) {
+    struct storage_log_config lc;
+    broker_topic_log_config(t, &lc);
+    struct storage_log *log = NULL;
+    int rc = storage_log_open(b->storage, t->name, idx, &lc, &log);
+    if (rc < 0) {
+        rl_error("topics", "cannot open partition %s-%d: %s", t->name, idx, rl_strerror(rc));
+        return rc;
+    }
+    struct broker_partition *p = rl_calloc(1, sizeof(*p));
+    p->topic = t;
+    p->index = idx;
+    p->log = log;
+    p->pstate = broker_pstate_new();
+    *out = p;
+    return 0;
+}
+
+/* ---- start-up ------------------------------------------------------------------------------- */
+
+struct found_dir {
+    char *topic;
+    int32_t partition;
+};
+struct found_dirs {
+    struct found_dir *v;
+    size_t n, cap;
+};
+
+static void collect_dir(void *arg, const char *topic, int32_t partition) {
+    struct found_dirs *f = arg;
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 64;
+        f->v = rl_realloc(f->v, f->cap * sizeof(*f->v));
+    }
+    f->v[f->n].topic = rl_strdup(topic);
+    f->v[f->n].partition = partition;
+    f->n++;
+}
+
+static int cmp_found(const void *a, const void *b) {
+    const struct found_dir *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    if (c) return c;
+    return x->partition < y->partition ? -1 : x->partition > y->partition;
+}
+
+/* Opens every partition of one topic found on disk (found[0..n) sorted by partition). */
+static int load_topic(struct broker *b, struct found_dir *found, size_t n) {
+    const char *name = found[0].topic;
+    char err[256];
+    if (!broker_topic_name_valid(name, strlen(name), err, sizeof(err))) {
+        rl_warn("topics", "ignoring directories of topic \"%s\": %s", name, err);
+        return 0;
+    }
+    struct broker_topic *t = topic_new(b, name, false);
+    load_topic_conf(b, t);
+    int32_t count = found[n - 1].partition + 1;
+    t->partitions = rl_calloc((size_t)count, sizeof(*t->partitions));
+    /* topic id: the first partition that has one */
+    bool have_id = false;
+    for (size_t i = 0; i < n && !have_id; i++)
+        have_id = read_partition_meta(b, name, found[i].partition, &t->id) == 0;
+    if (!have_id) {
+        broker_uuid_random(&t->id);
+        rl_warn("topics", "topic %s had no partition.metadata: new topic id assigned", name);
+    }
+    for (int32_t i = 0; i < count; i++) {
+        int rc = partition_open(b, t, i, &t->partitions[i]);
+        if (rc < 0) {
+            t->n_partitions = i;
+            topic_free(t, false);
+            return rc;
+        }
+        t->n_partitions = i + 1;
+        struct proto_uuid pid;
+        int mrc = read_partition_meta(b, name, i, &pid);
+        if (mrc < 0 || memcmp(pid.b, t->id.b, 16) != 0) {
+            if (mrc == 0)
+                rl_warn("topics", "partition %s-%d had another topic id: rewritten", name, i);
+            write_partition_meta(b, t, i);
+        }
+        broker_pstate_rebuild(b, t->partitions[i]->pstate, t->partitions[i]->log);
+    }
+    if (broker_topic_find_id(b, t->id)) {
+        rl_warn("topics", "topic %s shares its id with another topic: new id assigned", name);
+        broker_uuid_random(&t->id);
+        for (int32_t i = 0; i < count; i++)
+            write_partition_meta(b, t, i);
+    }
+    reg_insert(reg(b), t);
+    rl_info("topics", "loaded topic %s (%d partitions)", name, count);
+    return 0;
+}
+
+int broker_topics_init(struct broker *b) {
+    struct broker_topics *r = rl_calloc(1, sizeof(*r));
+    r->nbuckets = 64;
+    r->by_name = rl_calloc(r->nbuckets, sizeof(*r->by_name));
+    r->by_id = rl_calloc(r->nbuckets, sizeof(*r->by_id));
+    b->topics = r;
+    int rc = broker_producers_init(b);
+    if (rc < 0) return rc;
+    char *meta = path_join3(b->cfg.log_dir, TOPICS_META_DIR, "");
+    if (mkdir(meta, 0755) < 0 && errno != EEXIST) {
+        rc = -errno;
+        rl_error("topics", "cannot create %s: %s", meta, rl_strerror(rc));
+        rl_free(meta);
+        return rc;
+    }
+    rl_free(meta);
+    struct found_dirs f = {0};
+    storage_engine_foreach_dir(b->storage, collect_dir, &f);
+    if (f.n) qsort(f.v, f.n, sizeof(*f.v), cmp_found);
+    for (size_t i = 0; i < f.n && rc == 0;) {
+        size_t j = i + 1;
+        while (j < f.n && strcmp(f.v[j].topic, f.v[i].topic) == 0)
+            j++;
+        rc = load_topic(b, &f.v[i], j - i);
+        i = j;
+    }
+    for (size_t i = 0; i < f.n; i++)
+        rl_free(f.v[i].topic);
+    rl_free(f.v);
+    return rc;
+}
+
+void broker_topics_shutdown(struct broker *b) {
+    struct broker_topics *r = reg(b);
+    if (!r) return;
+    for (size_t i = 0; i < r->n_all; i++)
+        topic_free(r->all[i], false);
+    for (size_t i = 0; i < r->n_dying; i++)
+        topic_free(r->dying[i], true);
+    rl_free(r->all);
+    rl_free(r->dying);
+    rl_free(r->by_name);
+    rl_free(r->by_id);
+    rl_free(r);
+    b->topics = NULL;
+    broker_producers_shutdown(b);
+}
+
+void broker_topics_tick(struct broker *b, int64_t now_ms) {
+    if (b->storage) storage_engine_tick(b->storage, now_ms);
+    /* producer ids idle for a week lose their dedup state (Kafka: producer.id.expiration.ms
+     * defaults to a day; a week is kinder to rarely-writing producers) */
+    static int64_t last_expiry;
+    if (now_ms - last_expiry < 60000) return;
+    last_expiry = now_ms;
+    struct broker_topics *r = reg(b);
+    if (!r) return;
+    int64_t cutoff = rl_now_ms() - 7LL * 24 * 3600 * 1000;
+    for (size_t i = 0; i < r->n_all; i++)
+        for (int32_t p = 0; p < r->all[i]->n_partitions; p++)
+            broker_pstate_expire(r->all[i]->partitions[p]->pstate, cutoff);
+}
+
+/* ---- create / delete / alter ---------------------------------------------------------------- */
+
+#define BROKER_MAX_PARTITIONS 100000
+
+int broker_topic_create_ex(struct broker *b, const char *name, int32_t n,
+                           const char *const *cfg_names, const char *const *cfg_values,
+                           int32_t n_cfgs, bool internal, bool validate_only,
+                           struct broker_topic **out, char *errmsg, size_t errlen) {
+    struct broker_topics *r = reg(b);
+    size_t len = strlen(name);
+    if (errlen) errmsg[0] = 0;
+    if (!broker_topic_name_valid(name, len, errmsg, errlen))
+        return PROTO_ERR_INVALID_TOPIC_EXCEPTION;
+    if (broker_topic_find(b, name, len)) {
+        snprintf(errmsg, errlen, "Topic '%s' already exists.", name);
+        return PROTO_ERR_TOPIC_ALREADY_EXISTS;
+    }
+    if (name_is_dying(r, name, len)) {
+        snprintf(errmsg, errlen, "Topic '%s' is marked for deletion.", name);
+        return PROTO_ERR_TOPIC_ALREADY_EXISTS;
+    }
+    if (n == -1) n = (int32_t)b->cfg.num_partitions;
+    if (n < 1 || n > BROKER_MAX_PARTITIONS) {
+        snprintf(errmsg, errlen, "Number of partitions must be between 1 and %d (got %d).",
+                 BROKER_MAX_PARTITIONS, n);
+        return PROTO_ERR_INVALID_PARTITIONS;
+    }
+    int64_t cfg[TCFG_COUNT];
+    if (tcfg_compute(b, cfg_names, cfg_values, n_cfgs, cfg, errmsg, errlen) < 0)
+        return PROTO_ERR_INVALID_CONFIG;
+    if (validate_only) return PROTO_ERR_NONE;
+
+    struct broker_topic *t = topic_new(b, name, internal);
+    topic_set_overrides(t, cfg_names, cfg_values, n_cfgs);
+    memcpy(t->cfg, cfg, sizeof(cfg));
+    do {
+        broker_uuid_random(&t->id);
+    } while (broker_topic_find_id(b, t->id));
+    int rc = write_topic_conf(b, t);
+    t->partitions = rl_calloc((size_t)n, sizeof(*t->partitions));
+    for (int32_t i = 0; i < n && rc == 0; i++) {
+        rc = partition_open(b, t, i, &t->partitions[i]);
+        if (rc == 0) {
+            t->n_partitions = i + 1;
+            rc = write_partition_meta(b, t, i);
+        }
+    }
+    if (rc < 0) {
+        snprintf(errmsg, errlen, "Cannot create topic '%s' in %s: %s", name, b->cfg.log_dir,
+                 rl_strerror(rc));
+        topic_set_overrides(t, NULL, NULL, 0);
+        write_topic_conf(b, t);
+        topic_free(t, true);
+        return PROTO_ERR_KAFKA_STORAGE_ERROR;
+    }
+    reg_insert(r, t);
+    rl_info("topics", "created topic %s with %d partition(s)", name, n);
+    if (out) *out = t;
+    return PROTO_ERR_NONE;
+}
+
+int broker_topic_create(struct broker *b, const char *name, int32_t n, const char *const *cfg_names,
+                        const char *const *cfg_values, int32_t n_cfgs, bool internal,
+                        struct broker_topic **out, char *errmsg, size_t errlen) {
+    return broker_topic_create_ex(b, name, n, cfg_names, cfg_values, n_cfgs, internal, false, out,
+                                  errmsg, errlen);
+}
+
+struct broker_topic *broker_topic_get_or_create(struct broker *b, struct proto_str name,
+                                                bool allow_create, int16_t *err) {
+    struct broker_topic *t = broker_topic_find_str(b, name);
+    if (t) return t;
+    char msg[256];
+    size_t len = name.len > 0 ? (size_t)name.len : 0;
+    if (!broker_topic_name_valid(name.ptr, len, msg, sizeof(msg))) {
+        *err = PROTO_ERR_INVALID_TOPIC_EXCEPTION;
+        return NULL;
+    }
+    if (!allow_create || !b->cfg.auto_create_topics_enable) {
+        *err = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    char *cname = rl_strndup(name.ptr, len);
+    int rc = broker_topic_create(b, cname, -1, NULL, NULL, 0, false, &t, msg, sizeof(msg));
+    rl_free(cname);
+    if (rc != PROTO_ERR_NONE) {
+        /* "marked for deletion" shows as not available yet: clients retry */
+        *err = rc == PROTO_ERR_TOPIC_ALREADY_EXISTS ? PROTO_ERR_LEADER_NOT_AVAILABLE : (int16_t)rc;
+        return NULL;
+    }
+    return t;
+}
+
+int broker_topic_delete(struct broker *b, struct broker_topic *t) {
+    struct broker_topics *r = reg(b);
+    if (t->deleted) return PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    reg_remove(r, t);
+    t->deleted = true;
+    topic_set_overrides(t, NULL, NULL, 0);
+    write_topic_conf(b, t);
+    if (r->n_dying == r->cap_dying) {
+        r->cap_dying = r->cap_dying ? r->cap_dying * 2 : 8;
+        r->dying = rl_realloc(r->dying, r->cap_dying * sizeof(*r->dying));
+    }
+    r->dying[r->n_dying++] = t;
+    /* waiting fetches re-check and answer UNKNOWN_TOPIC_OR_PARTITION */
+    for (int32_t i = 0; i < t->n_partitions; i++)
+        broker_partition_notify(t->partitions[i]);
+    broker_topic_release(t);
+    return PROTO_ERR_NONE;
+}
+
+int broker_topic_add_partitions(struct broker *b, struct broker_topic *t, int32_t count,
+                                bool validate_only, char *errmsg, size_t errlen) {
+    if (count <= t->n_partitions) {
+        snprintf(errmsg, errlen,
+                 "Topic currently has %d partitions, which is higher than or equal to the "
+                 "requested %d.",
+                 t->n_partitions, count);
+        return PROTO_ERR_INVALID_PARTITIONS;
+    }
+    if (count > BROKER_MAX_PARTITIONS) {
+        snprintf(errmsg, errlen, "Number of partitions must be at most %d.", BROKER_MAX_PARTITIONS);
+        return PROTO_ERR_INVALID_PARTITIONS;
+    }
+    if (validate_only) return PROTO_ERR_NONE;
+    t->partitions = rl_realloc(t->partitions, (size_t)count * sizeof(*t->partitions));
+    for (int32_t i = t->n_partitions; i < count; i++) {
+        int rc = partition_open(b, t, i, &t->partitions[i]);
+        if (rc == 0) rc = write_partition_meta(b, t, i);
+        if (rc < 0) {
+            if (t->partitions[i] && t->n_partitions == i) {
+                /* opened but metadata failed: keep it, the id is rewritten at next start */
+                t->n_partitions = i + 1;
+            }
+            snprintf(errmsg, errlen, "Cannot create partition %d: %s", i, rl_strerror(rc));
+            return PROTO_ERR_KAFKA_STORAGE_ERROR;
+        }
+        t->n_partitions = i + 1;
+    }
+    rl_info("topics", "topic %s now has %d partitions", t->name, count);
+    return PROTO_ERR_NONE;
+}
+
+int broker_topic_set_configs(struct broker *b, struct broker_topic *t, const char *const *names,
+                             const char *const *values, int32_t n, bool validate_only, char *errmsg,
+                             size_t errlen) {
+    int64_t cfg[TCFG_COUNT];
+    if (tcfg_compute(b, names, values, n, cfg, errmsg, errlen) < 0) return PROTO_ERR_INVALID_CONFIG;
+    if (validate_only) return PROTO_ERR_NONE;
+    topic_set_overrides(t, names, values, n);
+    memcpy(t->cfg, cfg, sizeof(cfg));
+    int rc = write_topic_conf(b, t);
+    struct storage_log_config lc;
+    broker_topic_log_config(t, &lc);
+    for (int32_t i = 0; i < t->n_partitions; i++)
+        storage_log_set_config(t->partitions[i]->log, &lc);
+    if (rc < 0) {
+        snprintf(errmsg, errlen, "Config applied but not persisted: %s", rl_strerror(rc));
+        return PROTO_ERR_KAFKA_STORAGE_ERROR;
+    }
+    rl_info("topics", "topic %s configs updated (%d override(s))", t->name, t->n_ov);
+    return PROTO_ERR_NONE;
+}
+
+/* ---- appends and waiters -------------------------------------------------------------------- */
+
+static void append_done(void *arg, int err, int64_t base_offset) {
+    struct broker_append_op *op = arg;
+    struct broker_partition *p = op->p;
+    struct broker_topic *t = p->topic;
+    if (err == 0) broker_partition_notify(p);
+    op->done(op, err, base_offset);
+    broker_topic_release(t);
+}
+
+int broker_partition_append(struct broker_partition *p, uint8_t *buf, size_t len, bool durable,
+                            struct broker_append_op *op, int64_t *base_offset) {
+    op->p = p;
+    int rc = storage_log_append(p->log, buf, len, 0, durable, append_done, op, base_offset);
+    if (rc == 0) broker_topic_keep(p->topic);
+    return rc;
+}
+
+void broker_partition_wait(struct broker_partition *p, struct broker_waiter *w) {
+    w->next = p->waiters;
+    if (w->next) w->next->pprev = &w->next;
+    w->pprev = &p->waiters;
+    p->waiters = w;
+}
+
+void broker_waiter_remove(struct broker_waiter *w) {
+    if (!w->pprev) return;
+    *w->pprev = w->next;
+    if (w->next) w->next->pprev = w->pprev;
+    w->next = NULL;
+    w->pprev = NULL;
+}
+
+void broker_partition_notify(struct broker_partition *p) {
+    if (!p->waiters) return;
+    /* Move the list aside; each waiter goes back on p's list before its callback runs, so a
+     * callback may remove any waiter (its own on any partition) safely. */
+    struct broker_waiter *local = p->waiters;
+    local->pprev = &local;
+    p->waiters = NULL;
+    while (local) {
+        struct broker_waiter *w = local;
+        broker_waiter_remove(w);
+        broker_partition_wait(p, w);
+        w->fn(w->arg);
+    }
+}

@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cmd_topic.c - `ringlet topic list|describe|create|delete|alter-config|add-partitions`:
+ * Metadata, ListOffsets, DescribeLogDirs, CreateTopics, DeleteTopics, IncrementalAlterConfigs
+ * and CreatePartitions through the generated codec.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ringlet/common.h"
+
+RINGLET_CODEC(DescribeLogDirs)
+RINGLET_CODEC(CreateTopics)
+RINGLET_CODEC(DeleteTopics)
+RINGLET_CODEC(IncrementalAlterConfigs)
+RINGLET_CODEC(CreatePartitions)
+
+static const struct cli_opt none_opts[] = {{NULL, 0, false, 0}};
+
+static int no_opts(struct cli *c, void *ctx, int id, const char *arg) {
+    (void)ctx;
+    (void)id;
+    (void)arg;
+    return cli_usage(c, "unexpected option");
+}
+
+static void fmt_nodes(char *buf, size_t len, const int32_t *ids, int32_t n) {
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int32_t i = 0; i < n && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%" PRId32, i ? "," : "", ids[i]);
+}
+
+/* ---- topic list ------------------------------------------------------------------------------ */
+
+static int run_list(struct cli *c, int argc, char **argv) {
+    char **pos;
+    int npos;
+    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
+    if (rc) return rc;
+    rl_free(pos);
+    if (npos) return cli_usage(c, "takes no operands");
+    struct ringlet_client *cl;
+    if (cli_client(c, &cl)) return CLI_FAIL;
+    struct ringlet_metadata *md = NULL;
+    char err[256];
+    if (ringlet_metadata_get(cl, NULL, -1, false, &md, err, sizeof(err)) != 0) {
+        cli_errorf(c, "%s", err);
+        return CLI_FAIL;
+    }
+    rc = CLI_OK;
+    struct out_json j;
+    struct out_table t;
+    if (c->json) {
+        out_json_init(&j, c->out);
+        out_json_obj_begin(&j);
+        out_json_key(&j, "topics");
+        out_json_arr_begin(&j);
+    } else {
+        const char *h[] = {"NAME", "PARTITIONS", "REPLICAS", "INTERNAL", "ERROR"};
+        out_table_init(&t, 5, h);
+        out_table_align_right(&t, 1);
+        out_table_align_right(&t, 2);
+    }
+    for (int32_t i = 0; i < md->n_topics; i++) {
+        const struct ringlet_topic_md *tp = &md->topics[i];
+        int32_t rf = tp->n_partitions ? tp->partitions[0].n_replicas : 0;
+        if (tp->error) rc = CLI_FAIL;
+        if (c->json) {
+            out_json_obj_begin(&j);
+            out_json_key(&j, "name");
+            out_json_str(&j, tp->name);
+            out_json_key(&j, "partitions");
+            out_json_int(&j, tp->n_partitions);
+            out_json_key(&j, "replication_factor");
+            out_json_int(&j, rf);
+            out_json_key(&j, "internal");
+            out_json_bool(&j, tp->internal);
+            out_json_key(&j, "error");
+            if (tp->error)
+                out_json_str(&j, proto_error_name(tp->error));
+            else
+                out_json_null(&j);
+            out_json_obj_end(&j);
+        } else {
+            char np[16], r[16];
+            snprintf(np, sizeof(np), "%" PRId32, tp->n_partitions);
+            snprintf(r, sizeof(r), "%" PRId32, rf);
+            const char *row[] = {tp->name, np, r, tp->internal ? "yes" : "no",
+                                 tp->error ? proto_error_name(tp->error) : ""};
+            out_table_add(&t, row);
+        }
+    }
+    if (c->json) {
+        out_json_arr_end(&j);
+        out_json_obj_end(&j);
+        out_json_newline(&j);
+    } else {
+        out_table_print(c->out, &t);
+        out_table_free(&t);
+    }
+    ringlet_metadata_free(md);
+    return rc;
+}
+
+const struct cli_cmd cli_cmd_topic_list = {
+    "topic", "list", "[options]", "List topics with partition and replica counts.",
+    "Examples:\n  ringlet topic list\n  ringlet topic list --format json\n", none_opts,
+    run_list};
+
+/* ---- topic describe -------------------------------------------------------------------------- */
+
+/* Partition sizes of one topic from DescribeLogDirs to every broker leading one of its
+ * partitions; sizes[i] stays -1 where unknown. Returns true if every leader answered. */
+static bool log_dir_sizes(struct ringlet_client *cl, const struct ringlet_topic_md *t,
+                          int64_t *sizes) {
+    bool all = true;
+    for (int32_t i = 0; i < t->n_partitions; i++) sizes[i] = -1;
+    int32_t *done = rl_calloc((size_t)t->n_partitions + 1, sizeof(int32_t));
+    int32_t ndone = 0;
+    int32_t *parts = rl_calloc((size_t)t->n_partitions + 1, sizeof(int32_t));
+    for (int32_t i = 0; i < t->n_partitions; i++) {
+        int32_t leader = t->partitions[i].leader;
+        if (leader < 0) continue;
+        bool seen = false;
+        for (int32_t k = 0; k < ndone; k++)
+            if (done[k] == leader) seen = true;
+        if (seen) continue;
+        done[ndone++] = leader;
+        int32_t np = 0;
+        for (int32_t k = 0; k < t->n_partitions; k++)
+            if (t->partitions[k].leader == leader) parts[np++] = t->partitions[k].partition;
+        struct DescribeLogDirsRequest_DescribableLogDirTopic rt;
+        proto_DescribeLogDirsRequest_DescribableLogDirTopic_init(&rt);
+        rt.Topic = proto_str_c(t->name);
+        rt.Partitions = parts;
+        rt.n_Partitions = np;
+        struct DescribeLogDirsRequest req;
+        proto_DescribeLogDirsRequest_init(&req);
+        req.Topics = &rt;
+        req.n_Topics = 1;
+        struct ringlet_conn *conn;
+        char err[256];
+        if (ringlet_client_broker_conn(cl, leader, &conn, err, sizeof(err)) != 0) {
+            all = false;
+            continue;
+        }
+        struct proto_arena a;
+        proto_arena_init(&a);
+        struct DescribeLogDirsResponse resp;
+        struct ringlet_resp frame = {0};
+        int e = ringlet_call(conn, PROTO_API_KEY_DESCRIBE_LOG_DIRS, 0, 4,
+                             ringlet_enc_DescribeLogDirsRequest, &req,
+                             ringlet_dec_DescribeLogDirsResponse, &resp, &a, &frame,
+                             ringlet_client_conf(cl)->request_timeout_ms, NULL);
+        if (e != 0) {
+            all = false;
+        } else {
+            for (int32_t d = 0; d < resp.n_Results; d++) {
+                if (resp.Results[d].ErrorCode) continue;
+                for (int32_t ti = 0; ti < resp.Results[d].n_Topics; ti++) {
+                    const struct DescribeLogDirsResponse_DescribeLogDirsTopic *rtp =
+                        &resp.Results[d].Topics[ti];
+                    if (!proto_str_eq(rtp->Name, t->name)) continue;
+                    for (int32_t pi = 0; pi < rtp->n_Partitions; pi++) {
+                        if (rtp->Partitions[pi].IsFutureKey) continue;
+                        for (int32_t k = 0; k < t->n_partitions; k++) {
+                            if (t->partitions[k].partition != rtp->Partitions[pi].PartitionIndex)
+                                continue;
+                            if (sizes[k] < 0) sizes[k] = 0;
+                            sizes[k] += rtp->Partitions[pi].PartitionSize;
+                        }
+                    }
+                }
+            }
+        }
+        ringlet_resp_free(&frame);
+        proto_arena_destroy(&a);
+    }
+    rl_free(parts);
+    rl_free(done);
+    return all;
+}
+
+static void fmt_i64(char *buf, size_t len, int64_t v) {
+    if (v < 0)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%" PRId64, v);
+}
+
+static void json_i64_or_null(struct out_json *j, const char *key, int64_t v) {
+    out_json_key(j, key);
+    if (v < 0)
+        out_json_null(j);
+    else
+        out_json_int(j, v);
+}
+
+static void json_ids(struct out_json *j, const char *key, const int32_t *ids, int32_t n) {
+    out_json_key(j, key);
+    out_json_arr_begin(j);
+    for (int32_t i = 0; i < n; i++) out_json_int(j, ids[i]);
+    out_json_arr_end(j);
+}
+
+static int run_describe(struct cli *c, int argc, char **argv) {
+    char **pos;
+    int npos;
+    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
+    if (rc) return rc;
+    if (npos == 0) {
+        rl_free(pos);
+        return cli_usage(c, "name at least one topic");
+    }
+    struct ringlet_client *cl;
+    if (cli_client(c, &cl)) {
+        rl_free(pos);
+        return CLI_FAIL;
+    }
+    struct ringlet_metadata *md = NULL;
+    char err[256];
+    if (ringlet_metadata_get(cl, (const char *const *)pos, npos, false, &md, err, sizeof(err))) {
+        cli_errorf(c, "%s", err);
+        rl_free(pos);
+        return CLI_FAIL;
+    }
+    rc = CLI_OK;
+    struct out_json j;
+    if (c->json) {
+        out_json_init(&j, c->out);
+        out_json_obj_begin(&j);
+        out_json_key(&j, "topics");
+        out_json_arr_begin(&j);
+    }
+    for (int ti = 0; ti < npos; ti++) {
+        const struct ringlet_topic_md *t = ringlet_metadata_topic(md, pos[ti]);
+        int16_t terr = t ? t->error : PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+        if (terr) {
+            rc = CLI_FAIL;
+            if (c->json) {
+                out_json_obj_begin(&j);
+                out_json_key(&j, "name");
+                out_json_str(&j, pos[ti]);
+                out_json_key(&j, "error");
+                out_json_str(&j, proto_error_name(terr));
+                out_json_obj_end(&j);
+            } else {
+                fprintf(c->out, "%sTOPIC %s: %s\n", ti ? "\n" : "", pos[ti],
+                        proto_error_name(terr));
+            }
+            continue;
+        }
+        int32_t n = t->n_partitions;
+        int32_t *ids = rl_calloc((size_t)n + 1, sizeof(int32_t));
+        int64_t *start = rl_calloc((size_t)n + 1, sizeof(int64_t));
+        int64_t *end = rl_calloc((size_t)n + 1, sizeof(int64_t));
+        int64_t *size = rl_calloc((size_t)n + 1, sizeof(int64_t));
+        int16_t *e1 = rl_calloc((size_t)n + 1, sizeof(int16_t));
+        int16_t *e2 = rl_calloc((size_t)n + 1, sizeof(int16_t));
+        for (int32_t i = 0; i < n; i++) ids[i] = t->partitions[i].partition;
+        if (ringlet_list_offsets(cl, t, ids, n, RINGLET_OFFSET_EARLIEST, start, e1, err,
+                                 sizeof(err)) != 0 ||
+            ringlet_list_offsets(cl, t, ids, n, RINGLET_OFFSET_LATEST, end, e2, err,
+                                 sizeof(err)) != 0) {
+            cli_errorf(c, "%s", err);
+            rc = CLI_FAIL;
+        }
+        log_dir_sizes(cl, t, size);
+        if (c->json) {
+            out_json_obj_begin(&j);
+            out_json_key(&j, "name");
+            out_json_str(&j, t->name);
+            out_json_key(&j, "error");
+            out_json_null(&j);
+            out_json_key(&j, "internal");
+            out_json_bool(&j, t->internal);
+            out_json_key(&j, "partitions");
+            out_json_arr_begin(&j);
+        } else {
+            fprintf(c->out, "%sTOPIC %s (%" PRId32 " partitions)\n", ti ? "\n" : "", t->name, n);
+        }
+        struct out_table tb;
+        if (!c->json) {
+            const char *h[] = {"PARTITION", "LEADER", "REPLICAS", "ISR",   "LOG-START",
+                               "LOG-END",   "RECORDS", "SIZE",     "ERROR"};
+            out_table_init(&tb, 9, h);
+            for (int col = 0; col < 8; col++)
+                if (col != 2 && col != 3) out_table_align_right(&tb, col);
+        }
+        for (int32_t i = 0; i < n; i++) {
+            const struct ringlet_partition_md *p = &t->partitions[i];
+            int16_t perr = p->error ? p->error : (e1[i] ? e1[i] : e2[i]);
+            if (perr) rc = CLI_FAIL;
+            int64_t s = e1[i] ? -1 : start[i], e = e2[i] ? -1 : end[i];
+            int64_t records = s >= 0 && e >= s ? e - s : -1;
+            if (c->json) {
+                out_json_obj_begin(&j);
+                out_json_key(&j, "partition");
+                out_json_int(&j, p->partition);
+                out_json_key(&j, "leader");
+                out_json_int(&j, p->leader);
+                json_ids(&j, "replicas", p->replicas, p->n_replicas);
+                json_ids(&j, "isr", p->isr, p->n_isr);
+                json_i64_or_null(&j, "log_start_offset", s);
+                json_i64_or_null(&j, "log_end_offset", e);
+                json_i64_or_null(&j, "records", records);
+                json_i64_or_null(&j, "size_bytes", size[i]);
+                out_json_key(&j, "error");
+                if (perr)
+                    out_json_str(&j, proto_error_name(perr));
+                else
+                    out_json_null(&j);
+                out_json_obj_end(&j);
+            } else {
+                char pid[16], ld[16], reps[128], isr[128], sb[24], eb[24], rb[24], zb[24];
+                snprintf(pid, sizeof(pid), "%" PRId32, p->partition);
+                snprintf(ld, sizeof(ld), "%" PRId32, p->leader);
+                fmt_nodes(reps, sizeof(reps), p->replicas, p->n_replicas);
+                fmt_nodes(isr, sizeof(isr), p->isr, p->n_isr);
+                fmt_i64(sb, sizeof(sb), s);
+                fmt_i64(eb, sizeof(eb), e);
+                fmt_i64(rb, sizeof(rb), records);
+                fmt_i64(zb, sizeof(zb), size[i]);
+                const char *row[] = {pid, ld, reps, isr, sb, eb, rb, zb,
+                                     perr ? proto_error_name(perr) : ""};
+                out_table_add(&tb, row);
+            }
+        }
+        if (c->json) {
+            out_json_arr_end(&j);
+            out_json_obj_end(&j);
+        } else {
+            out_table_print(c->out, &tb);
+            out_table_free(&tb);
+        }
+        rl_free(ids);
+        rl_free(start);
+        rl_free(end);
+        rl_free(size);
+        rl_free(e1);
+        rl_free(e2);
+    }
+    if (c->json) {
+        out_json_arr_end(&j);
+        out_json_obj_end(&j);
+        out_json_newline(&j);
+    }
+    ringlet_metadata_free(md);
+    rl_free(pos);
+    return rc;
+}
+
+const struct cli_cmd cli_cmd_topic_describe = {
+    "topic", "describe", "TOPIC... [options]",
+    "Show partitions: leader, replicas, ISR, log start/end offsets, record count, size on disk.",
+    "Sizes come from DescribeLogDirs (\"-\" if the broker does not support it); offsets from\n"
+    "ListOffsets (earliest and latest).\n\nExamples:\n  ringlet topic describe orders\n"
+    "  ringlet topic describe orders payments --format json\n",
+    none_opts, run_describe};
+
+/* ---- topic create ---------------------------------------------------------------------------- */
+
+struct create_opts {
+    int32_t partitions;
+    int16_t replicas;
+    bool if_not_exists;
+    char **kv_bufs;
+    const char **keys, **vals;
+    int n_kv;
+};
+
+enum { O_PARTITIONS = 1, O_REPLICAS, O_CONFIG, O_IF_NOT_EXISTS, O_SET, O_DELETE, O_COUNT };
+
+static int push_kv(struct cli *c, struct create_opts *o, const char *arg, bool need_value) {
+    char err[128];
+    char *buf;
+    const char *k, *v;
+    if (need_value) {
+        if (cli_parse_kv(arg, &buf, &k, &v, err, sizeof(err)) != 0)
+            return cli_usage(c, "%s", err);
+    } else {
+        if (arg[0] == '\0') return cli_usage(c, "empty config name");
+        buf = rl_strdup(arg);
+        k = buf;
+        v = NULL;
+    }
+    o->kv_bufs = rl_realloc(o->kv_bufs, sizeof(char *) * (size_t)(o->n_kv + 1));
+    o->keys = rl_realloc(o->keys, sizeof(char *) * (size_t)(o->n_kv + 1));
+    o->vals = rl_realloc(o->vals, sizeof(char *) * (size_t)(o->n_kv + 1));
+    o->kv_bufs[o->n_kv] = buf;
+    o->keys[o->n_kv] = k;
+    o->vals[o->n_kv] = v;
+    o->n_kv++;
+    return 0;
+}
+
+static void free_kv(struct create_opts *o) {
+    for (int i = 0; i < o->n_kv; i++) rl_free(o->kv_bufs[i]);
+    rl_free(o->kv_bufs);
+    rl_free(o->keys);
+    rl_free(o->vals);
+}
+
+static int create_opt(struct cli *c, void *ctx, int id, const char *arg) {
+    struct create_opts *o = ctx;
+    int64_t v;
+    char err[128];
+    switch (id) {
+    case O_PARTITIONS:
+        if (cli_parse_int(arg, 1, 1000000, &v, err, sizeof(err)))
+            return cli_usage(c, "-p: %s", err);
+        o->partitions = (int32_t)v;
+        return 0;
+    case O_REPLICAS:
+        if (cli_parse_int(arg, 1, 32767, &v, err, sizeof(err)))
+            return cli_usage(c, "-r: %s", err);
+        o->replicas = (int16_t)v;
+        return 0;
+    case O_CONFIG:
+        return push_kv(c, o, arg, true);
+    case O_IF_NOT_EXISTS:
+        o->if_not_exists = true;
+        return 0;
+    default:
+        return cli_usage(c, "unexpected option");
+    }
+}
+
+static const struct cli_opt create_optv[] = {
+    {"partitions", 'p', true, O_PARTITIONS},
+    {"replicas", 'r', true, O_REPLICAS},
+    {"config", 'c', true, O_CONFIG},
+    {"if-not-exists", 0, false, O_IF_NOT_EXISTS},
+    {NULL, 0, false, 0},
+};
+
+/* Copies a response string into a heap C string ("" for null). */
+static char *msg_dup(struct proto_str s) {
+    return s.len > 0 ? proto_str_dup(s) : NULL;
+}
+
+static int run_create(struct cli *c, int argc, char **argv) {
+    struct create_opts o = {.partitions = -1, .replicas = -1};
+    char **pos = NULL;
+    int npos = 0;
+    int rc = cli_parse(c, argc, argv, create_optv, create_opt, &o, &pos, &npos);
+    if (rc) goto out;
+    if (npos == 0) {
+        rc = cli_usage(c, "name at least one topic");
+        goto out;
+    }
+    struct ringlet_conn *conn;
+    if (cli_admin_conn(c, &conn)) {
+        rc = CLI_FAIL;
+        goto out;
+    }
+    struct CreateTopicsRequest_CreatableTopicConfig *cfg =
+        rl_calloc((size_t)o.n_kv + 1, sizeof(*cfg));
+    for (int i = 0; i < o.n_kv; i++) {
+        proto_CreateTopicsRequest_CreatableTopicConfig_init(&cfg[i]);
+        cfg[i].Name = proto_str_c(o.keys[i]);
+        cfg[i].Value = proto_str_c(o.vals[i]);
+    }
+    struct CreateTopicsRequest_CreatableTopic *tops = rl_calloc((size_t)npos, sizeof(*tops));
+    for (int i = 0; i < npos; i++) {
+        proto_CreateTopicsRequest_CreatableTopic_init(&tops[i]);
+        tops[i].Name = proto_str_c(pos[i]);
+        tops[i].NumPartitions = o.partitions;
+        tops[i].ReplicationFactor = o.replicas;
+        tops[i].Configs = cfg;
+        tops[i].n_Configs = o.n_kv;
+    }
+    struct CreateTopicsRequest req;
+    proto_CreateTopicsRequest_init(&req);
+    req.Topics = tops;
+    req.n_Topics = npos;
+    req.timeoutMs = c->timeout_ms > 0 ? c->timeout_ms : 30000;
+    struct proto_arena a;
+    proto_arena_init(&a);
+    struct CreateTopicsResponse resp;
+    struct ringlet_resp frame = {0};
+    int16_t v = 0;
+    /* -1 partitions / replicas (broker defaults) need v4+; older brokers get 1 and 1. */
+    if (ringlet_conn_pick_version(conn, PROTO_API_KEY_CREATE_TOPICS, 0, 7) < 4) {
+        for (int i = 0; i < npos; i++) {
+            if (tops[i].NumPartitions < 0) tops[i].NumPartitions = 1;
+            if (tops[i].ReplicationFactor < 0) tops[i].ReplicationFactor = 1;
+        }
+    }
+    int e = ringlet_call(conn, PROTO_API_KEY_CREATE_TOPICS, 0, 7, ringlet_enc_CreateTopicsRequest,
+                         &req, ringlet_dec_CreateTopicsResponse, &resp, &a, &frame,
+                         c->timeout_ms > 0 ? c->timeout_ms : 30000, &v);
+    if (e != 0) {
+        cli_errorf(c, "CreateTopics: %s", rl_strerror(e));
+        rc = CLI_FAIL;
+    } else {
+        struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
+        for (int i = 0; i < npos; i++) {
+            r[i].name = rl_strdup(pos[i]);
+            r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
+            r[i].message = rl_strdup("no answer for this topic");
+            for (int32_t k = 0; k < resp.n_Topics; k++) {
+                if (!proto_str_eq(resp.Topics[k].Name, pos[i])) continue;
+                rl_free(r[i].message);
+                r[i].error = resp.Topics[k].ErrorCode;
+                r[i].message = msg_dup(resp.Topics[k].ErrorMessage);
+                if (r[i].error == PROTO_ERR_TOPIC_ALREADY_EXISTS && o.if_not_exists) {
+                    r[i].error = 0;
+                    rl_free(r[i].message);
+                    r[i].message = rl_strdup("already exists");
+                }
+            }
+        }
+        rc = cli_print_results(c, "TOPIC", r, npos);
+        cli_results_free(r, npos);
+    }
+    ringlet_resp_free(&frame);
+    proto_arena_destroy(&a);
+    rl_free(tops);
+    rl_free(cfg);
+out:
+    free_kv(&o);
+    rl_free(pos);
+    return rc;
+}
+
+const struct cli_cmd cli_cmd_topic_create = {
+    "topic", "create", "TOPIC... [-p N] [-r N] [-c key=value]... [--if-not-exists]",
+    "Create topics.",
+    "Options:\n"
+    "  -p, --partitions N    partition count (default: the broker's num.partitions)\n"
+    "  -r, --replicas N      replication factor (default: the broker's default)\n"
+    "  -c, --config K=V      topic config, repeatable (retention.ms, cleanup.policy, ...)\n"
+    "      --if-not-exists   an existing topic is not an error\n\nExamples:\n"
+    "  ringlet topic create orders -p 6\n"
+    "  ringlet topic create audit -p 1 -c retention.ms=604800000 -c cleanup.policy=compact\n",
+    create_optv, run_create};
+
+/* ---- topic delete ---------------------------------------------------------------------------- */
+
+static int run_delete(struct cli *c, int argc, char **argv) {
+    char **pos;
+    int npos;
+    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
+    if (rc) return rc;
+    if (npos == 0) {
+        rl_free(pos);
+        return cli_usage(c, "name at least one topic");
+    }
+    struct ringlet_conn *conn;
+    if (cli_admin_conn(c, &conn)) {
+        rl_free(pos);
+        return CLI_FAIL;
+    }
+    struct proto_str *names = rl_calloc((size_t)npos, sizeof(*names));
+    struct DeleteTopicsRequest_DeleteTopicState *st = rl_calloc((size_t)npos, sizeof(*st));
+    for (int i = 0; i < npos; i++) {
+        names[i] = proto_str_c(pos[i]);
+        proto_DeleteTopicsRequest_DeleteTopicState_init(&st[i]);
+        st[i].Name = names[i];
+    }
+    struct DeleteTopicsRequest req;
+    proto_DeleteTopicsRequest_init(&req);
+    req.TopicNames = names;
+    req.n_TopicNames = npos;
+    req.Topics = st;
+    req.n_Topics = npos;
+    req.TimeoutMs = c->timeout_ms > 0 ? c->timeout_ms : 30000;
+    struct proto_arena a;
+    proto_arena_init(&a);
+    struct DeleteTopicsResponse resp;
+    struct ringlet_resp frame = {0};
+    int e = ringlet_call(conn, PROTO_API_KEY_DELETE_TOPICS, 0, 6, ringlet_enc_DeleteTopicsRequest,
+                         &req, ringlet_dec_DeleteTopicsResponse, &resp, &a, &frame,
+                         c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
+    if (e != 0) {
+        cli_errorf(c, "DeleteTopics: %s", rl_strerror(e));
+        rc = CLI_FAIL;
+    } else {
+        struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
+        for (int i = 0; i < npos; i++) {
+            r[i].name = rl_strdup(pos[i]);
+            r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
+            for (int32_t k = 0; k < resp.n_Responses; k++) {
+                if (!proto_str_eq(resp.Responses[k].Name, pos[i])) continue;
+                r[i].error = resp.Responses[k].ErrorCode;
+                r[i].message = msg_dup(resp.Responses[k].ErrorMessage);
+            }
+        }
+        rc = cli_print_results(c, "TOPIC", r, npos);
+        cli_results_free(r, npos);
+    }
+    ringlet_resp_free(&frame);
+    proto_arena_destroy(&a);
+    rl_free(names);
+    rl_free(st);
+    rl_free(pos);
+    return rc;
+}
+
+const struct cli_cmd cli_cmd_topic_delete = {
+    "topic", "delete", "TOPIC... [options]", "Delete topics.",
+    "Examples:\n  ringlet topic delete orders\n  ringlet topic delete a b c --format json\n",
+    none_opts, run_delete};
+
+/* ---- topic alter-config ---------------------------------------------------------------------- */
+
+static int alter_opt(struct cli *c, void *ctx, int id, const char *arg) {
+    struct create_opts *o = ctx;
+    if (id == O_SET) return push_kv(c, o, arg, true);
+    if (id == O_DELETE) return push_kv(c, o, arg, false);
+    return cli_usage(c, "unexpected option");
+}
+
+static const struct cli_opt alter_optv[] = {
+    {"set", 's', true, O_SET},
+    {"delete", 'd', true, O_DELETE},
+    {NULL, 0, false, 0},
+};
+
+static int run_alter(struct cli *c, int argc, char **argv) {
+    struct create_opts o = {0};
+    char **pos = NULL;
+    int npos = 0;
+    int rc = cli_parse(c, argc, argv, alter_optv, alter_opt, &o, &pos, &npos);
+    if (rc) goto out;
+    if (npos == 0 || o.n_kv == 0) {
+        rc = cli_usage(c, "name at least one topic and one --set or --delete");
+        goto out;
+    }
+    struct ringlet_conn *conn;
+    if (cli_admin_conn(c, &conn)) {
+        rc = CLI_FAIL;
+        goto out;
+    }
+    struct IncrementalAlterConfigsRequest_AlterableConfig *cfg =
+        rl_calloc((size_t)o.n_kv, sizeof(*cfg));
+    for (int i = 0; i < o.n_kv; i++) {
+        proto_IncrementalAlterConfigsRequest_AlterableConfig_init(&cfg[i]);
+        cfg[i].Name = proto_str_c(o.keys[i]);
+        cfg[i].ConfigOperation = o.vals[i] ? 0 : 1; /* SET = 0, DELETE = 1 */
+        cfg[i].Value = proto_str_c(o.vals[i]);
+    }
+    struct IncrementalAlterConfigsRequest_AlterConfigsResource *res =
+        rl_calloc((size_t)npos, sizeof(*res));
+    for (int i = 0; i < npos; i++) {
+        proto_IncrementalAlterConfigsRequest_AlterConfigsResource_init(&res[i]);
+        res[i].ResourceType = 2; /* TOPIC */
+        res[i].ResourceName = proto_str_c(pos[i]);
+        res[i].Configs = cfg;
+        res[i].n_Configs = o.n_kv;
+    }
+    struct IncrementalAlterConfigsRequest req;
+    proto_IncrementalAlterConfigsRequest_init(&req);
+    req.Resources = res;
+    req.n_Resources = npos;
+    struct proto_arena a;
+    proto_arena_init(&a);
+    struct IncrementalAlterConfigsResponse resp;
+    struct ringlet_resp frame = {0};
+    int e = ringlet_call(conn, PROTO_API_KEY_INCREMENTAL_ALTER_CONFIGS, 0, 1,
+                         ringlet_enc_IncrementalAlterConfigsRequest, &req,
+                         ringlet_dec_IncrementalAlterConfigsResponse, &resp, &a, &frame,
+                         c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
+    if (e != 0) {
+        cli_errorf(c, "IncrementalAlterConfigs: %s",
+                   e == -ENOTSUP ? "the broker does not support it" : rl_strerror(e));
+        rc = CLI_FAIL;
+    } else {
+        struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
+        for (int i = 0; i < npos; i++) {
+            r[i].name = rl_strdup(pos[i]);
+            r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
+            for (int32_t k = 0; k < resp.n_Responses; k++) {
+                if (!proto_str_eq(resp.Responses[k].ResourceName, pos[i])) continue;
+                r[i].error = resp.Responses[k].ErrorCode;
+                r[i].message = msg_dup(resp.Responses[k].ErrorMessage);
+            }
+        }
+        rc = cli_print_results(c, "TOPIC", r, npos);
+        cli_results_free(r, npos);
+    }
+    ringlet_resp_free(&frame);
+    proto_arena_destroy(&a);
+    rl_free(res);
+    rl_free(cfg);
+out:
+    free_kv(&o);
+    rl_free(pos);
+    return rc;
+}
+
+const struct cli_cmd cli_cmd_topic_alter_config = {
+    "topic", "alter-config", "TOPIC... [--set K=V]... [--delete K]...",
+    "Change topic configs (IncrementalAlterConfigs).",
+    "Options:\n"
+    "  -s, --set K=V      set a config, repeatable\n"
+    "  -d, --delete K     reset a config to the broker default, repeatable\n\nExamples:\n"
+    "  ringlet topic alter-config orders --set retention.ms=3600000\n"
+    "  ringlet topic alter-config orders --delete retention.ms\n",
+    alter_optv, run_alter};
+
+/* ---- topic add-partitions -------------------------------------------------------------------- */
+
+static int addp_opt(struct cli *c, void *ctx, int id, const char *arg) {
+    int32_t *count = ctx;
+    int64_t v;
+    char err[128];
+    if (id != O_COUNT) return cli_usage(c, "unexpected option");
+    if (cli_parse_int(arg, 1, 1000000, &v, err, sizeof(err))) return cli_usage(c, "-n: %s", err);
+    *count = (int32_t)v;
+    return 0;
+}
+
+static const struct cli_opt addp_optv[] = {
+    {"count", 'n', true, O_COUNT},
+    {NULL, 0, false, 0},
+};
+
+static int run_add_partitions(struct cli *c, int argc, char **argv) {
+    int32_t count = -1;
+    char **pos;
+    int npos;
+    int rc = cli_parse(c, argc, argv, addp_optv, addp_opt, &count, &pos, &npos);
+    if (rc) return rc;
+    if (npos == 0 || count < 0) {
+        rl_free(pos);
+        return cli_usage(c, "name at least one topic and the new total with -n N");
+    }
+    struct ringlet_conn *conn;
+    if (cli_admin_conn(c, &conn)) {
+        rl_free(pos);
+        return CLI_FAIL;
+    }
+    struct CreatePartitionsRequest_CreatePartitionsTopic *tops =
+        rl_calloc((size_t)npos, sizeof(*tops));
+    for (int i = 0; i < npos; i++) {
+        proto_CreatePartitionsRequest_CreatePartitionsTopic_init(&tops[i]);
+        tops[i].Name = proto_str_c(pos[i]);
+        tops[i].Count = count;
+        tops[i].Assignments = NULL;
+        tops[i].n_Assignments = -1;
+    }
+    struct CreatePartitionsRequest req;
+    proto_CreatePartitionsRequest_init(&req);
+    req.Topics = tops;
+    req.n_Topics = npos;
+    req.TimeoutMs = c->timeout_ms > 0 ? c->timeout_ms : 30000;
+    struct proto_arena a;
+    proto_arena_init(&a);
+    struct CreatePartitionsResponse resp;
+    struct ringlet_resp frame = {0};
+    int e = ringlet_call(conn, PROTO_API_KEY_CREATE_PARTITIONS, 0, 3,
+                         ringlet_enc_CreatePartitionsRequest, &req,
+                         ringlet_dec_CreatePartitionsResponse, &resp, &a, &frame,
+                         c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
+    if (e != 0) {
+        cli_errorf(c, "CreatePartitions: %s",
+                   e == -ENOTSUP ? "the broker does not support it" : rl_strerror(e));
+        rc = CLI_FAIL;
+    } else {
+        struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
+        for (int i = 0; i < npos; i++) {
+            r[i].name = rl_strdup(pos[i]);
+            r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
+            for (int32_t k = 0; k < resp.n_Results; k++) {
+                if (!proto_str_eq(resp.Results[k].Name, pos[i])) continue;
+                r[i].error = resp.Results[k].ErrorCode;
+                r[i].message = msg_dup(resp.Results[k].ErrorMessage);
+            }
+        }
+        rc = cli_print_results(c, "TOPIC", r, npos);
+        cli_results_free(r, npos);
+    }
+    ringlet_resp_free(&frame);
+    proto_arena_destroy(&a);
+    rl_free(tops);
+    rl_free(pos);
+    return rc;
+}
+
+const struct cli_cmd cli_cmd_topic_add_partitions = {
+    "topic", "add-partitions", "TOPIC... -n TOTAL",
+    "Grow topics to TOTAL partitions (CreatePartitions).",
+    "Options:\n  -n, --count N   the new total partition count (not the number to add)\n\n"
+    "Examples:\n  ringlet topic add-partitions orders -n 12\n",
+    addp_optv, run_add_partitions};

@@ -1,0 +1,1103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * log.c - a partition log: an ordered array of segments (oldest first, the last one active),
+ * offsets, appends with group commit, reads, time lookups, roll, retention, delete-records,
+ * truncation and crash recovery.
+ *
+ * Invariants (owner thread of the engine):
+ *  1. start_offset <= durable_offset <= end_offset <= next_offset, except that start_offset may
+ *     pass durable_offset after DeleteRecords. Readers see [start_offset, end_offset).
+ *  2. Appends are written in the order they were assigned offsets; end_offset advances over an
+ *     append only when its write and every earlier append's write completed (log_advance).
+ *  3. A durable append completes when a flush submitted after its write completed finishes
+ *     (group commit). One flush = one fdatasync per dirty segment; one flush in flight per log.
+ *  4. After a failed write or fsync the log is failed (err != 0): every queued append and waiter
+ *     fails with err; the next append, once nothing is in flight, cuts the files back to
+ *     recover_offset (last written / last durable offset) and clears err.
+ *  5. Bytes beyond a segment's `end` (pre-written zeros, failed writes) are never batches:
+ *     sealing, closing and recovery cut the file to `end`.
+ *
+ * State of a log:
+ *   healthy --write/fsync error (log_fail)--> failed --append with nothing in flight
+ *   (log_recover_error: log_cut)--> healthy;  any --storage_log_close/_delete--> gone.
+ * State of a segment:
+ *   active --log_roll--> sealed --in-flight ops drained (seg_finish_seal: ftruncate)--> truncated
+ *   --fsync of a later flush (op_complete)--> finalized;  any --retention/delete/cut--> unlinked.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ringlet/protocol.h"
+#include "segment.h"
+
+static void log_maybe_flush(struct storage_log *log);
+static void seg_finish_seal(struct storage_log *log, struct storage_segment *s);
+
+static struct storage_segment *active_seg(const struct storage_log *log) {
+    return log->segs[log->n_segs - 1];
+}
+
+/* One past the last offset stored in segment i. */
+static int64_t seg_next(const struct storage_log *log, int i) {
+    return i + 1 < log->n_segs ? log->segs[i + 1]->base_offset : log->next_offset;
+}
+
+static void sanitize_config(struct storage_log_config *c) {
+    if (c->segment_bytes <= 0) c->segment_bytes = 1073741824;
+    if (c->segment_bytes > INT32_MAX) c->segment_bytes = INT32_MAX;
+    if (c->segment_ms <= 0) c->segment_ms = INT64_MAX;
+    if (c->index_interval_bytes < 0) c->index_interval_bytes = 4096;
+    if (c->flush_messages <= 0) c->flush_messages = INT64_MAX;
+    if (c->flush_ms < 0) c->flush_ms = INT64_MAX;
+}
+
+static void seg_push(struct storage_log *log, struct storage_segment *s) {
+    if (log->n_segs == log->cap_segs) {
+        log->cap_segs = log->cap_segs ? log->cap_segs * 2 : 8;
+        log->segs = rl_realloc(log->segs, sizeof(*log->segs) * (size_t)log->cap_segs);
+    }
+    log->segs[log->n_segs++] = s;
+}
+
+/* Unlinks and frees segment i (nothing may be in flight on it). */
+static void seg_remove(struct storage_log *log, int i) {
+    struct storage_segment *s = log->segs[i];
+    RL_BUG_ON(s->inflight != 0);
+    storage__seg_unlink(log, s);
+    storage__seg_free(s);
+    memmove(&log->segs[i], &log->segs[i + 1], sizeof(*log->segs) * (size_t)(log->n_segs - i - 1));
+    log->n_segs--;
+}
+
+/* Opens segment i's fd and index. */
+static int seg_ready(struct storage_log *log, int i) {
+    struct storage_segment *s = log->segs[i];
+    int fd = storage__seg_fd(log, s);
+    if (fd < 0) return fd;
+    if (!s->idx_loaded) return storage__seg_index_load(log, s, seg_next(log, i));
+    return 0;
+}
+
+static int find_seg(const struct storage_log *log, int64_t offset) {
+    int lo = 0, hi = log->n_segs - 1, found = 0;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (log->segs[mid]->base_offset <= offset) {
+            found = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return found;
+}
+
+/* ---- completions ------------------------------------------------------------------------------ */
+
+static void op_finish(struct storage_log *log, struct storage_op *op, int err) {
+    storage_append_cb cb = op->cb;
+    void *arg = op->arg;
+    int64_t base = op->base_offset;
+    storage__op_put(log->engine, op);
+    if (cb) cb(arg, err, base);
+}
+
+/* Enters the failed state (invariant 4) and fails every waiter. */
+static void log_fail(struct storage_log *log, int err, int64_t recover_offset) {
+    if (!log->err) {
+        log->err = err;
+        log->recover_offset = recover_offset;
+        rl_error(STORAGE_MOD, "%s: %s; partition stops accepting writes until the next append "
+                 "succeeds after cutting back to offset %lld", log->dir, rl_strerror(err),
+                 (long long)recover_offset);
+    } else if (recover_offset < log->recover_offset) {
+        log->recover_offset = recover_offset;
+    }
+    struct storage_op *op;
+    while ((op = log->waiters_head)) {
+        log->waiters_head = op->lnext;
+        if (!log->waiters_head) log->waiters_tail = NULL;
+        op_finish(log, op, log->err);
+    }
+}
+
+/* Makes completed writes visible in order (invariant 2) and hands durable ones to the flush. */
+static void log_advance(struct storage_log *log) {
+    struct storage_engine *e = log->engine;
+    struct storage_op *op;
+    while ((op = log->appends_head) && op->completed) {
+        log->appends_head = op->lnext;
+        if (!log->appends_head) log->appends_tail = NULL;
+        op->lnext = NULL;
+        if (op->res < 0 && !log->err) log_fail(log, op->res, log->end_offset);
+        if (log->err) {
+            op_finish(log, op, log->err);
+            continue;
+        }
+        log->end_offset = op->end_offset;
+        op->seg->size = op->pos + op->len;
+        op->seg->dirty = true;
+        log->unflushed_msgs += op->end_offset - op->base_offset;
+        if (op->durable && e->policy == STORAGE_FLUSH_GROUP_COMMIT) {
+            if (log->waiters_tail)
+                log->waiters_tail->lnext = op;
+            else
+                log->waiters_head = op;
+            log->waiters_tail = op;
+        } else {
+            op_finish(log, op, 0);
+        }
+    }
+    if (e->policy == STORAGE_FLUSH_INTERVAL && log->unflushed_msgs >= log->cfg.flush_messages)
+        log->flush_requested = true;
+    log_maybe_flush(log);
+}
+
+static void flush_done(struct storage_log *log) {
+    if (log->flush_err) {
+        int err = log->flush_err;
+        log->flush_err = 0;
+        /* What the failed fsync covered may be lost (the kernel may have dropped dirty pages):
+         * only what an earlier fsync made durable is trusted. */
+        log_fail(log, err, log->durable_offset);
+        return;
+    }
+    if (log->flush_target > log->durable_offset) log->durable_offset = log->flush_target;
+    struct storage_op *op;
+    while ((op = log->waiters_head) && op->end_offset <= log->durable_offset) {
+        log->waiters_head = op->lnext;
+        if (!log->waiters_head) log->waiters_tail = NULL;
+        op_finish(log, op, 0);
+    }
+    log_maybe_flush(log);
+}
+
+/* Starts a flush if one is needed and none is in flight (invariant 3). */
+static void log_maybe_flush(struct storage_log *log) {
+    struct storage_engine *e = log->engine;
+    if (log->flush_inflight || log->err) return;
+    bool need = log->flush_requested ||
+                (log->waiters_head && e->policy == STORAGE_FLUSH_GROUP_COMMIT);
+    if (!need) return;
+    log->flush_requested = false;
+    log->flush_target = log->end_offset;
+    log->unflushed_msgs = 0;
+    log->last_flush_ms = rl_mono_ms();
+    struct storage_op *list = NULL;
+    for (int i = log->n_segs - 1; i >= 0; i--) {
+        struct storage_segment *s = log->segs[i];
+        if (!s->dirty) {
+            if (s->sealed && s->finalized) break; /* older ones cannot be dirty */
+            continue;
+        }
+        s->dirty = false;
+        struct storage_op *op = storage__op_get(e);
+        op->kind = STORAGE_OP_FSYNC;
+        op->log = log;
+        op->seg = s;
+        op->fd = s->fd;
+        op->covers_truncate = s->truncated;
+        s->inflight++;
+        log->inflight++;
+        log->flush_inflight++;
+        op->next = list;
+        list = op;
+    }
+    if (!list) {
+        flush_done(log);
+        return;
+    }
+    while (list) {
+        struct storage_op *op = list;
+        list = op->next;
+        op->next = NULL;
+        storage__op_submit(e, op);
+    }
+}
+
+static void submit_append(struct storage_log *log, struct storage_op *op) {
+    struct storage_segment *s = op->seg;
+    if (log->held_head || (op->pos < s->zero_hi && op->pos + op->len > s->zero_lo)) {
+        op->next = NULL;
+        if (log->held_tail)
+            log->held_tail->next = op;
+        else
+            log->held_head = op;
+        log->held_tail = op;
+        return;
+    }
+    s->inflight++;
+    log->inflight++;
+    storage__op_submit(log->engine, op);
+}
+
+/* Keeps zeros written ahead of the tail, so appends overwrite allocated, written blocks. */
+static void maybe_zero(struct storage_log *log, struct storage_segment *s) {
+    struct storage_engine *e = log->engine;
+    int64_t p = e->prealloc;
+    if (!p || s->sealed || s->zero_hi > s->zero_lo || s->end + p / 2 <= s->zeroed_end) return;
+    int64_t start = RL_MAX(s->zeroed_end, s->end);
+    int64_t stop = RL_MIN(start + p, log->cfg.segment_bytes);
+    if (stop <= start) return;
+    struct storage_op *op = storage__op_get(e);
+    op->kind = STORAGE_OP_ZERO;
+    op->log = log;
+    op->seg = s;
+    op->fd = s->fd;
+    op->buf = e->zeros;
+    op->len = (uint32_t)(stop - start);
+    op->pos = start;
+    s->zero_lo = start;
+    s->zero_hi = stop;
+    s->zeroed_end = stop;
+    s->inflight++;
+    log->inflight++;
+    storage__op_submit(e, op);
+}
+
+static void release_held(struct storage_log *log) {
+    struct storage_op *list = log->held_head;
+    log->held_head = log->held_tail = NULL;
+    while (list) {
+        struct storage_op *op = list;
+        list = op->next;
+        op->next = NULL;
+        submit_append(log, op);
+    }
+}
+
+void storage__op_complete(struct storage_engine *e, struct storage_op *op, int res) {
+    struct storage_log *log = op->log;
+    struct storage_segment *s = op->seg;
+    switch (op->kind) {
+    case STORAGE_OP_APPEND:
+        if (res >= 0 && op->done + (uint32_t)res < op->len) {
+            if (res > 0) { /* short write: continue where it stopped */
+                op->done += (uint32_t)res;
+                storage__op_submit(e, op);
+                return;
+            }
+            res = -EIO; /* no progress at all */
+        }
+        s->inflight--;
+        log->inflight--;
+        op->completed = true;
+        op->res = res < 0 ? res : 0;
+        log_advance(log);
+        seg_finish_seal(log, s);
+        break;
+    case STORAGE_OP_ZERO:
+        s->inflight--;
+        log->inflight--;
+        if (res < 0) {
+            rl_warn(STORAGE_MOD, "%s: pre-writing zeros failed (%s); segment %lld continues "
+                    "without", log->dir, rl_strerror(res), (long long)s->base_offset);
+            s->zeroed_end = INT64_MAX / 2;
+        }
+        s->zero_lo = s->zero_hi = 0;
+        storage__op_put(e, op);
+        release_held(log);
+        seg_finish_seal(log, s);
+        break;
+    case STORAGE_OP_FSYNC:
+        s->inflight--;
+        log->inflight--;
+        if (res < 0) {
+            if (!log->flush_err) log->flush_err = res;
+        } else if (op->covers_truncate) {
+            s->finalized = true;
+        }
+        storage__op_put(e, op);
+        if (--log->flush_inflight == 0) flush_done(log);
+        break;
+    default:
+        RL_BUG_ON(1);
+    }
+}
+
+/* ---- roll / seal ------------------------------------------------------------------------------ */
+
+static void seg_finish_seal(struct storage_log *log, struct storage_segment *s) {
+    if (!s->sealed || s->truncated || s->inflight) return;
+    if (s->fd >= 0 && ftruncate(s->fd, s->end) < 0)
+        rl_warn(STORAGE_MOD, "%s: cutting segment %lld to %lld bytes: %s", log->dir,
+                (long long)s->base_offset, (long long)s->end, strerror(errno));
+    s->truncated = true;
+    s->zeroed_end = s->end;
+    s->dirty = true;
+    log->flush_requested = true;
+    log_maybe_flush(log);
+}
+
+static int log_roll(struct storage_log *log) {
+    struct storage_segment *old = active_seg(log), *s;
+    int rc = storage__seg_create(log, log->next_offset, &s);
+    if (rc) {
+        rl_error(STORAGE_MOD, "%s: cannot create segment %lld: %s", log->dir,
+                 (long long)log->next_offset, rl_strerror(rc));
+        return rc;
+    }
+    old->sealed = true;
+    old->next_offset = log->next_offset;
+    storage__seg_seal_timeindex(old);
+    storage__seg_index_write(log, old, false, false);
+    seg_push(log, s);
+    seg_finish_seal(log, old);
+    return 0;
+}
+
+/* ---- cut (truncate / error recovery) ------------------------------------------------------ */
+
+/* Removes everything at or after offset (whole batches: a batch holding offset goes too).
+ * Nothing may be in flight. */
+static int log_cut(struct storage_log *log, int64_t offset) {
+    struct storage_engine *e = log->engine;
+    if (offset > log->end_offset) offset = log->end_offset;
+    int k = find_seg(log, offset);
+    while (log->n_segs > k + 1) seg_remove(log, log->n_segs - 1);
+    struct storage_segment *s = log->segs[k];
+    int64_t pos = 0, new_next = offset;
+    if (offset < s->base_offset) { /* below the first segment: start over at offset */
+        struct storage_segment *ns;
+        seg_remove(log, k);
+        int rc = storage__seg_create(log, offset, &ns);
+        if (rc) return rc;
+        seg_push(log, ns);
+        log->start_offset = offset;
+        s = ns;
+    } else {
+        int rc = seg_ready(log, k);
+        if (rc) return rc;
+        new_next = s->base_offset;
+        if (offset > s->base_offset) {
+            struct storage_scan sc;
+            storage__scan_init(&sc, &e->scratch, &e->scratch_cap, storage__seg_lookup(s, offset),
+                               s->size, false, false);
+            pos = s->size;
+            new_next = offset;
+            while ((rc = storage__scan_next(&sc, s->fd)) > 0) {
+                if (sc.h.BaseOffset + sc.h.LastOffsetDelta >= offset) {
+                    pos = sc.batch_pos;
+                    new_next = sc.h.BaseOffset;
+                    break;
+                }
+            }
+            if (rc < 0) return rc;
+        }
+        if (ftruncate(s->fd, pos) < 0) return -errno;
+    }
+    s->size = s->end = s->zeroed_end = pos;
+    s->zero_lo = s->zero_hi = 0;
+    s->next_offset = new_next;
+    storage__seg_index_cut(s, pos, new_next);
+    /* max timestamp of what is left: last time entry, then the batches after the last index
+     * entry */
+    s->max_ts = -1;
+    s->max_ts_offset = -1;
+    if (s->n_tidx) {
+        s->max_ts = s->tidx[s->n_tidx - 1].ts;
+        s->max_ts_offset = s->base_offset + s->tidx[s->n_tidx - 1].rel_offset;
+    }
+    int64_t from = s->n_idx ? s->idx[s->n_idx - 1].pos : 0;
+    struct storage_scan sc;
+    storage__scan_init(&sc, &e->scratch, &e->scratch_cap, from, pos, false, false);
+    while (storage__scan_next(&sc, s->fd) > 0)
+        if (sc.h.MaxTimestamp > s->max_ts) {
+            s->max_ts = sc.h.MaxTimestamp;
+            s->max_ts_offset = sc.h.BaseOffset + sc.h.LastOffsetDelta;
+        }
+    s->bytes_since_index = pos - from;
+    storage__seg_index_write(log, s, true, false);
+    s->sealed = s->truncated = s->finalized = false;
+    s->dirty = true;
+    log->next_offset = log->end_offset = new_next;
+    if (log->durable_offset > new_next) log->durable_offset = new_next;
+    if (log->start_offset > new_next) log->start_offset = new_next;
+    log->flush_requested = true;
+    return 0;
+}
+
+static int log_recover_error(struct storage_log *log) {
+    rl_info(STORAGE_MOD, "%s: retrying after %s; cutting back to offset %lld", log->dir,
+            rl_strerror(log->err), (long long)log->recover_offset);
+    int rc = log_cut(log, log->recover_offset);
+    if (rc) return rc;
+    log->err = 0;
+    log_maybe_flush(log);
+    return 0;
+}
+
+/* ---- open / recovery ---------------------------------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int load_segments(struct storage_log *log) {
+    int dfd = dup(log->dirfd);
+    if (dfd < 0) return -errno;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -errno;
+    }
+    rewinddir(d); /* the duplicate shares the directory offset */
+    int64_t *bases = NULL;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        if (strlen(nm) != 24 || strcmp(nm + 20, ".log") != 0) continue;
+        int64_t b = 0;
+        bool ok = true;
+        for (int i = 0; i < 20 && ok; i++) {
+            if (nm[i] < '0' || nm[i] > '9' || b > (INT64_MAX - 9) / 10)
+                ok = false;
+            else
+                b = b * 10 + (nm[i] - '0');
+        }
+        if (!ok) continue;
+        bases = rl_realloc(bases, sizeof(*bases) * (size_t)(n + 1));
+        bases[n++] = b;
+    }
+    closedir(d);
+    if (n) qsort(bases, (size_t)n, sizeof(*bases), cmp_i64);
+    for (int i = 0; i < n; i++) {
+        char name[48];
+        struct stat st;
+        storage__seg_name(name, sizeof(name), bases[i], ".log");
+        if (fstatat(log->dirfd, name, &st, 0) < 0) continue;
+        struct storage_segment *s = storage__seg_alloc(bases[i]);
+        s->size = s->end = s->zeroed_end = st.st_size;
+        s->created_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        s->sealed = s->truncated = s->finalized = true;
+        seg_push(log, s);
+    }
+    rl_free(bases);
+    if (log->n_segs) active_seg(log)->sealed = false;
+    return 0;
+}
+
+/* Clean start: every file was cut and synced at close; only the tail after the active segment's
+ * last index entry is read (and checked) to find the log end offset. */
+static int open_clean(struct storage_log *log) {
+    struct storage_engine *e = log->engine;
+    struct storage_segment *s = active_seg(log);
+    int rc = storage__seg_fd(log, s);
+    if (rc < 0) return rc;
+    rc = storage__seg_index_load(log, s, INT64_MAX);
+    if (rc) return rc;
+    int64_t from = s->n_idx ? s->idx[s->n_idx - 1].pos : 0;
+    int64_t next = s->base_offset;
+    struct storage_scan sc;
+    storage__scan_init(&sc, &e->scratch, &e->scratch_cap, from, s->size, true, false);
+    while ((rc = storage__scan_next(&sc, s->fd)) > 0) {
+        next = sc.h.BaseOffset + sc.h.LastOffsetDelta + 1;
+        if (sc.h.MaxTimestamp > s->max_ts) {
+            s->max_ts = sc.h.MaxTimestamp;
+            s->max_ts_offset = next - 1;
+        }
+    }
+    if (rc < 0) return rc;
+    s->bytes_since_index = sc.pos - from;
+    if (sc.pos < s->size) {
+        rl_warn(STORAGE_MOD, "%s: %lld bytes after the last valid batch of segment %lld; cutting "
+                "them", log->dir, (long long)(s->size - sc.pos), (long long)s->base_offset);
+        if (ftruncate(s->fd, sc.pos) < 0) return -errno;
+        s->size = s->end = s->zeroed_end = sc.pos;
+        storage__seg_index_cut(s, sc.pos, next);
+        storage__seg_index_write(log, s, true, false);
+    }
+    s->next_offset = next;
+    log->next_offset = next;
+    return 0;
+}
+
+/* Unclean start: scan forward from the recovery point, validating every batch (length, CRC,
+ * contiguous offsets); cut a torn or corrupt tail, drop segments after it, rebuild indexes of
+ * every scanned segment. Segments wholly below the recovery point are not read. */
+static int recover(struct storage_log *log, int64_t rp) {
+    struct storage_engine *e = log->engine;
+    int k = rp >= 0 ? find_seg(log, rp) : 0;
+    int64_t start_pos = 0, expect = log->segs[k]->base_offset;
+    struct storage_segment *s = log->segs[k];
+    int rc = storage__seg_fd(log, s);
+    if (rc < 0) return rc;
+    if (rp > s->base_offset && storage__seg_index_read_raw(log, s) == 0) {
+        /* the last entry wholly below the recovery point was synced before the checkpoint */
+        int j = s->n_idx - 1;
+        while (j >= 0 && s->base_offset + s->idx[j].rel_offset >= rp) j--;
+        uint8_t hdr[PROTO_BATCH_HEADER_SIZE];
+        struct proto_batch_header h;
+        if (j >= 0 && s->idx[j].pos < s->size &&
+            pread(s->fd, hdr, sizeof(hdr), s->idx[j].pos) == (ssize_t)sizeof(hdr) &&
+            proto_batch_header_parse(hdr, sizeof(hdr), &h) == 0 &&
+            h.BaseOffset + h.LastOffsetDelta == s->base_offset + s->idx[j].rel_offset) {
+            start_pos = s->idx[j].pos;
+            expect = h.BaseOffset;
+            s->n_idx = j + 1; /* the scan adds entries after start_pos */
+            while (s->n_tidx && s->base_offset + s->tidx[s->n_tidx - 1].rel_offset >
+                                    h.BaseOffset + h.LastOffsetDelta)
+                s->n_tidx--;
+            if (s->n_tidx) {
+                s->max_ts = s->tidx[s->n_tidx - 1].ts;
+                s->max_ts_offset = s->base_offset + s->tidx[s->n_tidx - 1].rel_offset;
+            }
+        }
+    }
+    int64_t scanned = 0;
+    for (int i = k; i < log->n_segs; i++) {
+        s = log->segs[i];
+        if (i > k || start_pos == 0) {
+            s->n_idx = s->n_tidx = 0;
+            s->max_ts = s->max_ts_offset = -1;
+        }
+        s->bytes_since_index = 0;
+        if (i > k && s->base_offset != expect) {
+            rl_warn(STORAGE_MOD, "%s: segment %lld does not continue offset %lld; dropping it and "
+                    "the %d after it", log->dir, (long long)s->base_offset, (long long)expect,
+                    log->n_segs - i - 1);
+            while (log->n_segs > i) seg_remove(log, log->n_segs - 1);
+            break;
+        }
+        rc = storage__seg_fd(log, s);
+        if (rc < 0) return rc;
+        struct storage_scan sc;
+        storage__scan_init(&sc, &e->scratch, &e->scratch_cap, i == k ? start_pos : 0, s->size,
+                           true, false);
+        int64_t good = sc.pos;
+        while ((rc = storage__scan_next(&sc, s->fd)) > 0) {
+            if (sc.h.BaseOffset != expect) {
+                sc.bad = true;
+                break;
+            }
+            storage__seg_index_note(s, log->cfg.index_interval_bytes, sc.batch_pos,
+                                    (int64_t)sc.batch_len,
+                                    sc.h.BaseOffset + sc.h.LastOffsetDelta, sc.h.MaxTimestamp);
+            expect = sc.h.BaseOffset + sc.h.LastOffsetDelta + 1;
+            good = sc.pos;
+        }
+        if (rc < 0) return rc;
+        scanned += good - (i == k ? start_pos : 0);
+        if (good < s->size) {
+            rl_warn(STORAGE_MOD, "%s: segment %lld: %lld bytes after offset %lld are not valid "
+                    "batches (torn write, zeros or corruption); cutting them", log->dir,
+                    (long long)s->base_offset, (long long)(s->size - good), (long long)expect);
+            if (ftruncate(s->fd, good) < 0) return -errno;
+        }
+        s->size = s->end = s->zeroed_end = good;
+        s->next_offset = expect;
+        s->idx_loaded = true;
+        s->n_idx_flushed = s->n_tidx_flushed = 0;
+        s->sealed = i < log->n_segs - 1;
+        if (s->sealed) storage__seg_seal_timeindex(s);
+        s->truncated = true;
+        s->finalized = false;
+        s->dirty = true;
+        rc = storage__seg_index_write(log, s, true, false);
+        if (rc) return rc;
+    }
+    s = active_seg(log);
+    s->sealed = s->truncated = false;
+    log->next_offset = s->next_offset;
+    log->flush_requested = true;
+    rl_info(STORAGE_MOD, "%s: recovered from offset %lld: scanned %lld bytes, log end offset %lld",
+            log->dir, (long long)rp, (long long)scanned, (long long)log->next_offset);
+    return 0;
+}
+
+static void log_free(struct storage_log *log) {
+    for (int i = 0; i < log->n_segs; i++) storage__seg_free(log->segs[i]);
+    rl_free(log->segs);
+    if (log->dirfd >= 0) close(log->dirfd);
+    rl_free(log->dir);
+    rl_free(log->topic);
+    rl_free(log);
+}
+
+int storage_log_open(struct storage_engine *e, const char *topic, int32_t partition,
+                     const struct storage_log_config *cfg, struct storage_log **out) {
+    if (!topic || !topic[0] || strlen(topic) > 249 || strchr(topic, '/') || partition < 0 ||
+        strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0)
+        return -EINVAL;
+    for (struct storage_log *l = e->logs; l; l = l->next)
+        if (l->partition == partition && strcmp(l->topic, topic) == 0) return -EBUSY;
+    struct storage_log *log = rl_calloc(1, sizeof(*log));
+    log->engine = e;
+    log->topic = rl_strdup(topic);
+    log->partition = partition;
+    log->dirfd = -1;
+    if (cfg)
+        log->cfg = *cfg;
+    else
+        storage_log_config_default(&log->cfg);
+    sanitize_config(&log->cfg);
+    char name[300];
+    snprintf(name, sizeof(name), "%s-%d", topic, partition);
+    size_t dl = strlen(e->data_dir) + strlen(name) + 2;
+    log->dir = rl_malloc(dl);
+    snprintf(log->dir, dl, "%s/%s", e->data_dir, name);
+    int rc = 0;
+    if (mkdirat(e->data_dirfd, name, 0755) == 0) {
+        if (fsync(e->data_dirfd) < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        e->dirs = rl_realloc(e->dirs, sizeof(*e->dirs) * (size_t)(e->n_dirs + 1));
+        e->dirs[e->n_dirs++] = rl_strdup(name);
+    } else if (errno != EEXIST) {
+        rc = -errno;
+        goto fail;
+    }
+    log->dirfd = openat(e->data_dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->dirfd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = load_segments(log);
+    if (rc) goto fail;
+    int64_t ls = storage__ckpt_lookup(e->ls, e->n_ls, topic, partition, -1);
+    if (log->n_segs == 0) {
+        struct storage_segment *s;
+        int64_t base = ls > 0 ? ls : 0;
+        rc = storage__seg_create(log, base, &s);
+        if (rc) goto fail;
+        seg_push(log, s);
+        log->next_offset = base;
+    } else if (e->clean) {
+        rc = open_clean(log);
+    } else {
+        rc = recover(log, storage__ckpt_lookup(e->rp, e->n_rp, topic, partition, -1));
+    }
+    if (rc) goto fail;
+    struct storage_segment *act = active_seg(log);
+    act->created_ms = rl_now_ms();
+    act->idx_loaded = act->idx_loaded || storage__seg_index_load(log, act, INT64_MAX) == 0;
+    rc = storage__seg_fd(log, act);
+    if (rc < 0) goto fail;
+    rc = 0;
+    log->start_offset = RL_MAX(log->segs[0]->base_offset, ls);
+    if (log->start_offset > log->next_offset) log->start_offset = log->next_offset;
+    log->end_offset = log->durable_offset = log->next_offset;
+    log->ckpt_recovery = log->durable_offset;
+    log->ckpt_start = log->start_offset;
+    log->last_flush_ms = rl_mono_ms();
+    log->next = e->logs;
+    if (e->logs) e->logs->prev = log;
+    e->logs = log;
+    log_maybe_flush(log);
+    *out = log;
+    return 0;
+fail:
+    rl_error(STORAGE_MOD, "cannot open log %s: %s", log->dir, rl_strerror(rc));
+    log_free(log);
+    return rc;
+}
+
+void storage_log_set_config(struct storage_log *log, const struct storage_log_config *cfg) {
+    log->cfg = *cfg;
+    sanitize_config(&log->cfg);
+}
+
+void storage__log_drain(struct storage_log *log) {
+    while (log->inflight > 0) storage_engine_wait(log->engine, 100);
+}
+
+void storage__log_sync_indexes(struct storage_log *log) {
+    for (int i = log->n_segs - 1; i >= 0; i--) {
+        struct storage_segment *s = log->segs[i];
+        if (!s->idx_loaded) continue;
+        bool pending = s->idx_dirty || s->n_idx_flushed < s->n_idx || s->n_tidx_flushed < s->n_tidx;
+        if (!pending && s->sealed && s->finalized) break;
+        if (pending || i == log->n_segs - 1) storage__seg_index_write(log, s, false, true);
+    }
+}
+
+int64_t storage__log_recovery_point(struct storage_log *log) {
+    storage__log_sync_indexes(log);
+    int64_t rp = log->durable_offset;
+    for (int i = 0; i + 1 < log->n_segs; i++)
+        if (!log->segs[i]->finalized) {
+            rp = RL_MIN(rp, log->segs[i]->base_offset);
+            break;
+        }
+    log->ckpt_recovery = log->durable_offset;
+    log->ckpt_start = log->start_offset;
+    return rp;
+}
+
+static void log_unlink_from_engine(struct storage_log *log) {
+    struct storage_engine *e = log->engine;
+    if (log->prev)
+        log->prev->next = log->next;
+    else if (e->logs == log)
+        e->logs = log->next;
+    if (log->next) log->next->prev = log->prev;
+    log->prev = log->next = NULL;
+}
+
+void storage_log_close(struct storage_log *log) {
+    if (!log) return;
+    struct storage_engine *e = log->engine;
+    storage__log_drain(log);
+    if (log->err && log_cut(log, log->recover_offset) == 0) log->err = 0;
+    log->closing = true;
+    struct storage_segment *s = active_seg(log);
+    bool ok = !log->err;
+    if (s->fd >= 0 && ftruncate(s->fd, s->end) < 0) ok = false;
+    for (int i = log->n_segs - 1; i >= 0; i--) {
+        s = log->segs[i];
+        if (s->sealed && s->finalized && !s->dirty && !s->idx_dirty) break;
+        if (s->fd >= 0 && fdatasync(s->fd) < 0) ok = false;
+        s->dirty = false;
+        s->finalized = s->truncated = true;
+    }
+    storage__log_sync_indexes(log);
+    if (ok) log->durable_offset = log->end_offset;
+    /* a log closed in a failed state leaves no clean promise behind */
+    storage__ckpt_note(e, log->topic, log->partition, ok ? log->end_offset : log->durable_offset,
+                       log->start_offset);
+    struct storage_op *op;
+    while ((op = log->waiters_head)) {
+        log->waiters_head = op->lnext;
+        op_finish(log, op, ok ? 0 : log->err);
+    }
+    log_unlink_from_engine(log);
+    log_free(log);
+}
+
+int storage_log_delete(struct storage_log *log) {
+    struct storage_engine *e = log->engine;
+    storage__log_drain(log);
+    log->closing = true;
+    struct storage_op *op;
+    while ((op = log->waiters_head)) {
+        log->waiters_head = op->lnext;
+        op_finish(log, op, -ECANCELED);
+    }
+    char name[300];
+    snprintf(name, sizeof(name), "%s-%d", log->topic, log->partition);
+    int rc = 0;
+    int dfd = dup(log->dirfd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (d) {
+        struct dirent *de;
+        rewinddir(d);
+        while ((de = readdir(d)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                unlinkat(log->dirfd, de->d_name, 0);
+        closedir(d);
+    } else if (dfd >= 0) {
+        close(dfd);
+    }
+    if (unlinkat(e->data_dirfd, name, AT_REMOVEDIR) < 0) rc = -errno;
+    fsync(e->data_dirfd);
+    storage__ckpt_forget(e, log->topic, log->partition);
+    for (int i = 0; i < e->n_dirs; i++)
+        if (strcmp(e->dirs[i], name) == 0) {
+            rl_free(e->dirs[i]);
+            e->dirs[i] = e->dirs[--e->n_dirs];
+            break;
+        }
+    log_unlink_from_engine(log);
+    log_free(log);
+    return rc;
+}
+
+/* ---- append ------------------------------------------------------------------------------- */
+
+int storage_log_append(struct storage_log *log, uint8_t *buf, size_t len, int32_t leader_epoch,
+                       bool durable, storage_append_cb cb, void *arg, int64_t *base_offset) {
+    struct storage_engine *e = log->engine;
+    if (log->closing) return -EROFS;
+    if (log->err) {
+        if (log->inflight || log->appends_head) return log->err;
+        int rc = log_recover_error(log);
+        if (rc) return rc;
+    }
+    int nb;
+    int64_t nrec;
+    if (len < PROTO_BATCH_HEADER_SIZE || len > INT32_MAX ||
+        proto_batches_validate(buf, len, &nb, &nrec) != 0)
+        return -EBADMSG;
+    struct storage_segment *s = active_seg(log);
+    if (s->end > 0) {
+        bool roll = s->end + (int64_t)len > log->cfg.segment_bytes ||
+                    log->next_offset - s->base_offset + nrec + (int64_t)nb > INT32_MAX;
+        if (!roll && log->cfg.segment_ms != INT64_MAX)
+            roll = rl_now_ms() - s->created_ms >= log->cfg.segment_ms;
+        if (roll) {
+            int rc = log_roll(log);
+            if (rc) return rc;
+            s = active_seg(log);
+        }
+    }
+    int fd = storage__seg_fd(log, s);
+    if (fd < 0) return fd;
+    int64_t base = log->next_offset, off = base;
+    for (size_t p = 0; p < len;) {
+        struct proto_batch_header h;
+        int rc = proto_batch_header_parse(buf + p, len - p, &h);
+        RL_BUG_ON(rc != 0); /* validated above */
+        size_t total = (size_t)PROTO_BATCH_OVERHEAD + (size_t)h.BatchLength;
+        proto_batch_set_base_offset(buf + p, off);
+        proto_batch_set_leader_epoch(buf + p, leader_epoch);
+        int64_t last = off + h.LastOffsetDelta;
+        storage__seg_index_note(s, log->cfg.index_interval_bytes, s->end + (int64_t)p,
+                                (int64_t)total, last, h.MaxTimestamp);
+        off = last + 1;
+        p += total;
+    }
+    struct storage_op *op = storage__op_get(e);
+    op->kind = STORAGE_OP_APPEND;
+    op->log = log;
+    op->seg = s;
+    op->fd = fd;
+    op->buf = buf;
+    op->len = (uint32_t)len;
+    op->pos = s->end;
+    op->base_offset = base;
+    op->end_offset = off;
+    op->cb = cb;
+    op->arg = arg;
+    op->durable = durable;
+    s->end += (int64_t)len;
+    s->next_offset = off;
+    log->next_offset = off;
+    if (log->appends_tail)
+        log->appends_tail->lnext = op;
+    else
+        log->appends_head = op;
+    log->appends_tail = op;
+    submit_append(log, op);
+    maybe_zero(log, s);
+    *base_offset = base;
+    return 0;
+}
+
+/* ---- offsets ------------------------------------------------------------------------------ */
+
+int64_t storage_log_start_offset(const struct storage_log *log) {
+    return log->start_offset;
+}
+int64_t storage_log_end_offset(const struct storage_log *log) {
+    return log->end_offset;
+}
+int64_t storage_log_high_watermark(const struct storage_log *log) {
+    return log->end_offset;
+}
+int64_t storage_log_size_bytes(const struct storage_log *log) {
+    int64_t n = 0;
+    for (int i = 0; i < log->n_segs; i++) n += log->segs[i]->end;
+    return n;
+}
+int storage_log_segment_count(const struct storage_log *log) {
+    return log->n_segs;
+}
+int storage_log_error(const struct storage_log *log) {
+    return log->err;
+}
+
+/* ---- reads -------------------------------------------------------------------------------- */
+
+int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
+                     struct storage_slice *out) {
+    struct storage_engine *e = log->engine;
+    if (offset < log->start_offset || offset > log->end_offset) return -ERANGE;
+    if (offset == log->end_offset) {
+        struct storage_segment *s = active_seg(log);
+        int fd = storage__seg_fd(log, s);
+        if (fd < 0) return fd;
+        *out = (struct storage_slice){fd, s->size, 0};
+        return 0;
+    }
+    for (int i = find_seg(log, offset); i < log->n_segs; i++) {
+        struct storage_segment *s = log->segs[i];
+        int rc = seg_ready(log, i);
+        if (rc) return rc;
+        struct storage_scan sc;
+        storage__scan_init(&sc, &e->scratch, &e->scratch_cap, storage__seg_lookup(s, offset),
+                           s->size, false, false);
+        while ((rc = storage__scan_next(&sc, s->fd)) > 0)
+            if (sc.h.BaseOffset + sc.h.LastOffsetDelta >= offset) break;
+        if (rc < 0) return rc;
+        if (rc == 0) continue;
+        int64_t start = sc.batch_pos, end = sc.batch_pos + (int64_t)sc.batch_len;
+        int64_t target = start + (max_bytes > 0 ? max_bytes : 0);
+        if (end < target) {
+            if (target >= s->size) {
+                end = s->size;
+            } else {
+                /* batches before an indexed position <= target are whole and inside it */
+                int64_t p = RL_MAX(storage__seg_lookup_pos(s, target), end);
+                end = p;
+                storage__scan_init(&sc, &e->scratch, &e->scratch_cap, p, s->size, false, false);
+                while ((rc = storage__scan_next(&sc, s->fd)) > 0 &&
+                       sc.batch_pos + (int64_t)sc.batch_len <= target)
+                    end = sc.batch_pos + (int64_t)sc.batch_len;
+                if (rc < 0) return rc;
+            }
+        }
+        *out = (struct storage_slice){s->fd, start, (int32_t)(end - start)};
+        return 0;
+    }
+    return -ERANGE;
+}
+
+int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                          size_t *out_len) {
+    struct storage_slice sl;
+    int rc = storage_log_read(log, offset, cap > INT32_MAX ? INT32_MAX : (int32_t)cap, &sl);
+    if (rc) return rc;
+    if ((size_t)sl.len > cap) return -ENOBUFS;
+    size_t got = 0;
+    while (got < (size_t)sl.len) {
+        ssize_t n = pread(sl.fd, (uint8_t *)buf + got, (size_t)sl.len - got,
+                          sl.file_pos + (int64_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        if (n == 0) return -EIO;
+        got += (size_t)n;
+    }
+    *out_len = got;
+    return 0;
+}
+
+int storage_log_find_timestamp(struct storage_log *log, int64_t ts, int64_t *offset,
+                               int64_t *batch_ts) {
+    struct storage_engine *e = log->engine;
+    for (int i = find_seg(log, log->start_offset); i < log->n_segs; i++) {
+        struct storage_segment *s = log->segs[i];
+        int rc = seg_ready(log, i);
+        if (rc) return rc;
+        if (s->max_ts < ts) continue;
+        int64_t o = storage__seg_time_lookup(s, ts, log->end_offset);
+        int64_t from = o >= 0 ? storage__seg_lookup(s, o) : 0;
+        struct storage_scan sc;
+        storage__scan_init(&sc, &e->scratch, &e->scratch_cap, from, s->size, false, false);
+        while ((rc = storage__scan_next(&sc, s->fd)) > 0) {
+            if (sc.h.MaxTimestamp >= ts &&
+                sc.h.BaseOffset + sc.h.LastOffsetDelta >= log->start_offset) {
+                *offset = RL_MAX(sc.h.BaseOffset, log->start_offset);
+                *batch_ts = sc.h.MaxTimestamp;
+                return 0;
+            }
+        }
+        if (rc < 0) return rc;
+    }
+    *offset = log->end_offset;
+    *batch_ts = -1;
+    return 0;
+}
+
+int storage_log_max_timestamp(struct storage_log *log, int64_t *ts, int64_t *offset) {
+    int64_t best = -1, best_off = -1;
+    for (int i = find_seg(log, log->start_offset); i < log->n_segs; i++) {
+        struct storage_segment *s = log->segs[i];
+        int rc = seg_ready(log, i);
+        if (rc) return rc;
+        if (s->max_ts > best && s->max_ts_offset < log->end_offset &&
+            s->max_ts_offset >= log->start_offset) {
+            best = s->max_ts;
+            best_off = s->max_ts_offset;
+        }
+    }
+    *ts = best;
+    *offset = best_off;
+    return 0;
+}
+
+int storage_log_scan(struct storage_log *log, int64_t from_offset,
+                     int (*cb)(void *arg, const uint8_t *batch, size_t len), void *arg) {
+    if (from_offset < log->start_offset) from_offset = log->start_offset;
+    if (from_offset >= log->end_offset) return 0;
+    size_t cap = 1 << 16;
+    uint8_t *buf = rl_malloc(cap);
+    int rc = 0;
+    int64_t end = log->end_offset;
+    for (int i = find_seg(log, from_offset); i < log->n_segs && !rc; i++) {
+        struct storage_segment *s = log->segs[i];
+        rc = seg_ready(log, i);
+        if (rc) break;
+        struct storage_scan sc;
+        storage__scan_init(&sc, &buf, &cap, storage__seg_lookup(s, from_offset), s->size, false,
+                           true);
+        int r;
+        while ((r = storage__scan_next(&sc, s->fd)) > 0) {
+            if (sc.h.BaseOffset >= end) break;
+            if (sc.h.BaseOffset + sc.h.LastOffsetDelta < from_offset) continue;
+            if (cb(arg, sc.batch, sc.batch_len)) {
+                rc = 1;
+                break;
+            }
+        }
+        if (r < 0) rc = r;
+    }
+    rl_free(buf);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- records deletion, truncation, retention ---------------------------------------------- */
+
+static void delete_first(struct storage_log *log) {
+    if (log->segs[1]->base_offset > log->start_offset)
+        log->start_offset = log->segs[1]->base_offset;
+    seg_remove(log, 0);
+}
+
+int storage_log_delete_records(struct storage_log *log, int64_t offset) {
+    if (offset > log->end_offset) return -ERANGE;
+    if (offset <= log->start_offset) return 0;
+    log->start_offset = offset;
+    while (log->n_segs > 1 && log->segs[1]->base_offset <= offset && log->segs[0]->inflight == 0)
+        delete_first(log);
+    return 0;
+}
+
+int storage_log_truncate(struct storage_log *log, int64_t offset) {
+    if (log->closing) return -EROFS;
+    storage__log_drain(log);
+    if (offset >= log->end_offset && log->next_offset == log->end_offset) return 0;
+    int rc = log_cut(log, offset);
+    if (rc) return rc;
+    if (log->err && log->recover_offset > log->end_offset) log->recover_offset = log->end_offset;
+    log_maybe_flush(log);
+    return 0;
+}
+
+void storage__log_tick(struct storage_log *log, int64_t now_ms) {
+    struct storage_engine *e = log->engine;
+    if (log->err || log->closing) return;
+    if (e->policy == STORAGE_FLUSH_INTERVAL && log->unflushed_msgs > 0 &&
+        log->cfg.flush_ms != INT64_MAX && rl_mono_ms() - log->last_flush_ms >= log->cfg.flush_ms)
+        log->flush_requested = true;
+    struct storage_segment *s = active_seg(log);
+    if (s->end > 0 && log->cfg.segment_ms != INT64_MAX &&
+        now_ms - s->created_ms >= log->cfg.segment_ms)
+        log_roll(log);
+    int64_t total = storage_log_size_bytes(log);
+    while (log->n_segs > 1) {
+        struct storage_segment *s0 = log->segs[0];
+        if (s0->inflight) break;
+        bool del = log->segs[1]->base_offset <= log->start_offset;
+        if (!del && log->cfg.retention_ms >= 0) {
+            if (seg_ready(log, 0) != 0) break;
+            int64_t t = s0->max_ts >= 0 ? s0->max_ts : s0->created_ms;
+            del = now_ms - t > log->cfg.retention_ms;
+        }
+        if (!del && log->cfg.retention_bytes >= 0) del = total - s0->end >= log->cfg.retention_bytes;
+        if (!del) break;
+        total -= s0->end;
+        rl_info(STORAGE_MOD, "%s: deleting segment %lld (retention)", log->dir,
+                (long long)s0->base_offset);
+        delete_first(log);
+    }
+    log_maybe_flush(log);
+}

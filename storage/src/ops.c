@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ops.c - the storage I/O ops layer: every data write, zero pre-write and fdatasync of a segment
+ * goes through storage__op_submit, which uses io_uring (one ring per engine, completions
+ * signalled on an eventfd) or plain pwrite/fdatasync (fallback and tests). Fault points sit
+ * here because LD_PRELOAD cannot intercept io_uring: the Nth write or fsync can fail with an
+ * injected errno or be cut short. Completions of posix ops and injected faults are queued and
+ * delivered by storage_engine_poll like CQEs, so callers see one asynchronous path.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "storage_int.h"
+
+struct fault_point {
+    int countdown; /* 0 = disarmed */
+    int err;
+    bool short_write;
+};
+/* Process-wide (tests arm them before driving an engine). */
+static struct fault_point faults[2];
+
+void storage_fault_inject(enum storage_fault_op op, int nth, int err, bool short_write) {
+    if ((unsigned)op > STORAGE_FAULT_FSYNC) return;
+    faults[op].countdown = nth > 0 ? nth : 0;
+    faults[op].err = err < 0 ? -err : err;
+    faults[op].short_write = short_write;
+}
+
+int storage__fault_take(enum storage_fault_op op) {
+    struct fault_point *f = &faults[op];
+    if (f->countdown <= 0 || --f->countdown > 0) return 0;
+    if (f->short_write) return 1;
+    return -(f->err ? f->err : EIO);
+}
+
+/* Queues a completion that did not come from the ring and wakes the eventfd. */
+static void fake_complete(struct storage_engine *e, struct storage_op *op, int res) {
+    op->res = res;
+    op->next = NULL;
+    if (e->fake_tail)
+        e->fake_tail->next = op;
+    else
+        e->fake_head = op;
+    e->fake_tail = op;
+    uint64_t one = 1;
+    ssize_t n = write(e->efd, &one, sizeof(one));
+    (void)n; /* counter saturation is impossible at these rates; EAGAIN means already readable */
+}
+
+static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *op, uint32_t len);
+
+void storage__op_submit(struct storage_engine *e, struct storage_op *op) {
+    uint32_t len = op->len - op->done;
+    if (op->kind == STORAGE_OP_APPEND) {
+        int f = storage__fault_take(STORAGE_FAULT_WRITE);
+        if (f < 0) {
+            fake_complete(e, op, f);
+            return;
+        }
+        if (f == 1) len /= 2;
+    } else if (op->kind == STORAGE_OP_FSYNC) {
+        int f = storage__fault_take(STORAGE_FAULT_FSYNC);
+        if (f < 0) {
+            fake_complete(e, op, f);
+            return;
+        }
+    }
+    uring_or_posix_submit(e, op, len);
+}
+
+static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *op, uint32_t len) {
+    if (!e->use_uring) {
+        ssize_t rc;
+        if (op->kind == STORAGE_OP_FSYNC)
+            rc = fdatasync(op->fd);
+        else
+            rc = pwrite(op->fd, op->buf + op->done, len, op->pos + op->done);
+        fake_complete(e, op, rc < 0 ? -errno : (int)rc);
+        return;
+    }
+    struct io_uring_sqe *sqe = NULL;
+    if (e->uring_inflight < e->ring_entries) {
+        sqe = io_uring_get_sqe(&e->ring);
+        if (!sqe) {
+            io_uring_submit(&e->ring);
+            sqe = io_uring_get_sqe(&e->ring);
+        }
+    }
+    if (!sqe) { /* ring full: resubmitted by storage_engine_poll after reaping */
+        op->next = NULL;
+        if (e->backlog_tail)
+            e->backlog_tail->next = op;
+        else
+            e->backlog_head = op;
+        e->backlog_tail = op;
+        return;
+    }
+    if (op->kind == STORAGE_OP_FSYNC)
+        io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+    else
+        io_uring_prep_write(sqe, op->fd, op->buf + op->done, len, (uint64_t)(op->pos + op->done));
+    io_uring_sqe_set_data(sqe, op);
+    e->uring_inflight++;
+    int rc = io_uring_submit(&e->ring);
+    if (rc < 0) rl_warn(STORAGE_MOD, "io_uring_submit: %s", rl_strerror(rc));
+}
+
+struct storage_op *storage__op_get(struct storage_engine *e) {
+    if (!e->free_ops) {
+        enum { CHUNK = 256 };
+        struct storage_op *chunk = rl_calloc(CHUNK, sizeof(*chunk));
+        e->op_chunks = rl_realloc(e->op_chunks, sizeof(*e->op_chunks) * (size_t)(e->n_op_chunks + 1));
+        e->op_chunks[e->n_op_chunks++] = chunk;
+        for (int i = CHUNK - 1; i >= 0; i--) {
+            chunk[i].next = e->free_ops;
+            e->free_ops = &chunk[i];
+        }
+    }
+    struct storage_op *op = e->free_ops;
+    e->free_ops = op->next;
+    memset(op, 0, sizeof(*op));
+    op->fd = -1;
+    return op;
+}
+
+void storage__op_put(struct storage_engine *e, struct storage_op *op) {
+    op->next = e->free_ops;
+    e->free_ops = op;
+}
+
+int storage_engine_poll(struct storage_engine *e) {
+    uint64_t v;
+    ssize_t rd = read(e->efd, &v, sizeof(v));
+    (void)rd;
+    int n = 0;
+    for (;;) {
+        int pass = 0;
+        struct storage_op *list = e->fake_head;
+        e->fake_head = e->fake_tail = NULL;
+        while (list) {
+            struct storage_op *op = list;
+            list = op->next;
+            op->next = NULL;
+            pass++;
+            storage__op_complete(e, op, op->res);
+        }
+        if (e->use_uring) {
+            struct io_uring_cqe *cqe;
+            while (io_uring_peek_cqe(&e->ring, &cqe) == 0) {
+                struct storage_op *op = io_uring_cqe_get_data(cqe);
+                int res = cqe->res;
+                io_uring_cqe_seen(&e->ring, cqe);
+                e->uring_inflight--;
+                pass++;
+                storage__op_complete(e, op, res);
+            }
+            while (e->backlog_head && e->uring_inflight < e->ring_entries) {
+                struct storage_op *op = e->backlog_head;
+                e->backlog_head = op->next;
+                if (!e->backlog_head) e->backlog_tail = NULL;
+                op->next = NULL;
+                uring_or_posix_submit(e, op, op->len - op->done);
+            }
+        }
+        n += pass;
+        if (pass == 0) break;
+    }
+    return n;
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * storage_int.h - internal structures of the storage library: the engine, partition logs,
+ * segments, their in-memory indexes, and the I/O ops layer (io_uring or plain posix calls, with
+ * fault points). Everything here belongs to the engine's owner thread.
+ */
+#ifndef RINGLET_STORAGE_INT_H
+#define RINGLET_STORAGE_INT_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringlet/common.h"
+#include "ringlet/storage.h"
+
+#define STORAGE_MOD "storage"
+
+/* ---- ops layer --------------------------------------------------------------------------------
+ * An op is one write or fdatasync. Ops are pooled by the engine (no allocation per append); the
+ * same struct is the append request, so an append costs one pooled object. */
+enum storage_op_kind {
+    STORAGE_OP_APPEND = 0, /* data write of an append */
+    STORAGE_OP_ZERO = 1,   /* zeros written ahead of a segment tail */
+    STORAGE_OP_FSYNC = 2,  /* fdatasync of one segment file, part of a log flush */
+};
+
+struct storage_segment;
+struct storage_log;
+
+struct storage_op {
+    struct storage_op *next;  /* free list, held list, engine backlog, fake completion queue */
+    struct storage_op *lnext; /* the log's appends / waiters FIFO */
+    uint8_t kind;
+    bool completed;
+    bool durable;
+    bool covers_truncate; /* fsync issued after the segment was cut to its real size */
+    int res;              /* 0 or -errno once completed */
+    int fd;
+    struct storage_log *log;
+    struct storage_segment *seg;
+    const uint8_t *buf;
+    uint32_t len;  /* total bytes */
+    uint32_t done; /* bytes already written (short writes resume here) */
+    int64_t pos;   /* file position of buf[0] */
+    /* append */
+    int64_t base_offset;
+    int64_t end_offset; /* one past the last offset */
+    storage_append_cb cb;
+    void *arg;
+};
+
+/* Submits op (write of buf[done..len) at pos+done, or fdatasync of fd). Completion arrives via
+ * storage__op_complete from storage_engine_poll(). */
+void storage__op_submit(struct storage_engine *e, struct storage_op *op);
+/* Consumes a fault point for that op kind: returns -errno to fail, 1 for a short write, 0. */
+int storage__fault_take(enum storage_fault_op op);
+
+/* ---- indexes (kept in memory in host order; on disk big-endian, Kafka's entry layout) ---- */
+struct storage_index_entry {
+    uint32_t rel_offset; /* last offset of the batch at position, minus segment base */
+    uint32_t pos;
+};
+struct storage_time_entry {
+    int64_t ts;          /* max timestamp so far in the segment */
+    uint32_t rel_offset; /* offset of the batch carrying it, minus segment base */
+};
+#define STORAGE_INDEX_ENTRY_SIZE 8
+#define STORAGE_TIME_ENTRY_SIZE  12
+
+/* ---- segment -----------------------------------------------------------------------------
+ * Invariants:
+ *  1. `size` is the number of bytes of whole batches whose writes completed, in order; readers
+ *     never look past it. `end` >= size is the tail where the next append is written.
+ *  2. Index entries are appended as `end` crosses index_interval_bytes; entries beyond `size`
+ *     are never returned to readers because lookups are bounded by the log end offset.
+ *  3. A sealed segment receives no more appends; once its in-flight ops drain, its file is cut
+ *     to `end` (removing pre-written zeros) and marked dirty so the next flush syncs that.
+ */
+struct storage_segment {
+    int64_t base_offset;
+    int64_t next_offset; /* one past the last assigned offset in this segment */
+    int fd;              /* .log, -1 until opened */
+    int64_t size;
+    int64_t end;
+    int64_t zeroed_end;           /* zeros submitted up to here */
+    int64_t zero_lo, zero_hi;     /* range of the zero write in flight (lo == hi: none) */
+    int64_t bytes_since_index;
+    int64_t created_ms;
+    int64_t max_ts;        /* -1 if none */
+    int64_t max_ts_offset; /* offset of the batch with max_ts */
+    int inflight;          /* ops in flight on fd */
+    bool sealed;
+    bool truncated;  /* file cut to end after sealing */
+    bool finalized;  /* ...and an fdatasync after that completed */
+    bool dirty;      /* completed writes not yet covered by a submitted fsync */
+    bool idx_loaded; /* in-memory index valid */
+    bool idx_dirty;  /* in-memory index has entries not yet in the files */
+    struct storage_index_entry *idx;
+    int n_idx, cap_idx, n_idx_flushed;
+    struct storage_time_entry *tidx;
+    int n_tidx, cap_tidx, n_tidx_flushed;
+};
+
+/* ---- log ------------------------------------------------------------------------------------ */
+struct storage_log {
+    struct storage_engine *engine;
+    struct storage_log *prev, *next; /* engine's open logs */
+    char *topic;
+    int32_t partition;
+    char *dir;  /* <data_dir>/<topic>-<partition> */
+    int dirfd;
+    struct storage_log_config cfg;
+
+    struct storage_segment **segs; /* oldest first; the last is active */
+    int n_segs, cap_segs;
+
+    int64_t start_offset;
+    int64_t next_offset;    /* assigned */
+    int64_t end_offset;     /* written (visible) */
+    int64_t durable_offset; /* covered by a completed fsync */
+    int64_t flush_target;   /* end_offset when the flush in flight was submitted */
+    int flush_inflight;     /* fsync ops of the current flush still running */
+    int flush_err;
+    bool flush_requested; /* a flush without waiters (roll, interval, seal) */
+    int64_t unflushed_msgs;
+    int64_t last_flush_ms;
+
+    /* appends in offset order, from submission until their write completes */
+    struct storage_op *appends_head, *appends_tail;
+    /* durable appends whose write completed, waiting for a flush */
+    struct storage_op *waiters_head, *waiters_tail;
+    /* append writes held until the zero write they overlap completes */
+    struct storage_op *held_head, *held_tail;
+    int inflight; /* every op of this log in flight */
+
+    int err;               /* 0, or -errno: failed, not accepting writes */
+    int64_t recover_offset; /* where to cut back to before accepting writes again */
+    int64_t ckpt_recovery;  /* last recovery point written */
+    int64_t ckpt_start;     /* last log start offset written */
+    bool closing;
+};
+
+/* ---- engine --------------------------------------------------------------------------------- */
+struct storage_ckpt_entry {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+};
+
+struct storage_engine {
+    char *data_dir;
+    int data_dirfd;
+    enum storage_flush_policy policy;
+    int64_t prealloc;
+    bool clean;
+    bool use_uring;
+    struct io_uring ring;
+    unsigned ring_entries;
+    unsigned uring_inflight;
+    int efd;
+    uint8_t *zeros; /* prealloc bytes of zeros (calloc'd: shared zero pages) */
+
+    struct storage_op *free_ops;
+    struct storage_op **op_chunks;
+    int n_op_chunks;
+    struct storage_op *backlog_head, *backlog_tail; /* waiting for ring space */
+    struct storage_op *fake_head, *fake_tail;       /* posix and injected completions */
+
+    struct storage_log *logs;
+    char **dirs; /* "<topic>-<partition>" names found at open */
+    int n_dirs;
+    struct storage_ckpt_entry *rp, *ls; /* recovery points, log start offsets */
+    int n_rp, n_ls;
+    int64_t last_ckpt_ms;
+
+    uint8_t *scratch; /* scan buffer */
+    size_t scratch_cap;
+};
+
+struct storage_op *storage__op_get(struct storage_engine *e);
+void storage__op_put(struct storage_engine *e, struct storage_op *op);
+/* Dispatches one completed op (called by storage_engine_poll). */
+void storage__op_complete(struct storage_engine *e, struct storage_op *op, int res);
+/* Writes both checkpoint files now (close, tick). */
+int storage__checkpoints_write(struct storage_engine *e);
+/* Flushes logs' index files and computes their recovery points. */
+int64_t storage__log_recovery_point(struct storage_log *log);
+void storage__log_sync_indexes(struct storage_log *log);
+void storage__log_tick(struct storage_log *log, int64_t now_ms);
+/* Runs completions until the log has nothing in flight. */
+void storage__log_drain(struct storage_log *log);
+void storage__ckpt_note(struct storage_engine *e, const char *topic, int32_t partition,
+                        int64_t recovery_point, int64_t start_offset);
+void storage__ckpt_forget(struct storage_engine *e, const char *topic, int32_t partition);
+int64_t storage__ckpt_lookup(const struct storage_ckpt_entry *v, int n, const char *topic,
+                             int32_t partition, int64_t dflt);
+
+/* Big-endian helpers. */
+static inline uint32_t storage__be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t storage__be64(const uint8_t *p) {
+    return (uint64_t)storage__be32(p) << 32 | storage__be32(p + 4);
+}
+static inline void storage__put_be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline void storage__put_be64(uint8_t *p, uint64_t v) {
+    storage__put_be32(p, (uint32_t)(v >> 32));
+    storage__put_be32(p + 4, (uint32_t)v);
+}
+
+#endif /* RINGLET_STORAGE_INT_H */

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * storage_test.h - helpers shared by the storage tests: temporary data directories, record
+ * batches built with proto_batch_builder_*, synchronous appends and whole-log checks.
+ */
+#ifndef RINGLET_STORAGE_TEST_H
+#define RINGLET_STORAGE_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ringlet/common.h"
+#include "ringlet/protocol.h"
+#include "ringlet/storage.h"
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static inline void st_rm_rf(const char *path) {
+    nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh directory under /tmp (caller frees and removes it). */
+static inline char *st_tmpdir(void) {
+    char tmpl[] = "/tmp/ringlet-storage-test-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    return rl_strdup(d);
+}
+
+/* Appends one batch of nrec records (value_size bytes each, timestamps ts, ts+1, ...) to w and
+ * returns its size. */
+static inline size_t st_make_batch(struct proto_writer *w, int nrec, size_t value_size,
+                                   int64_t ts) {
+    struct proto_batch_builder b;
+    proto_batch_builder_init(&b, ts);
+    uint8_t *val = rl_malloc(value_size ? value_size : 1);
+    for (int i = 0; i < nrec; i++) {
+        memset(val, 'a' + (i % 26), value_size);
+        char key[32];
+        int kl = snprintf(key, sizeof(key), "k%d", i);
+        proto_batch_builder_add(&b, ts + i, (struct proto_bytes){(const uint8_t *)key, kl},
+                                (struct proto_bytes){val, (int32_t)value_size}, NULL, 0);
+    }
+    size_t before = w->len;
+    assert_int_equal(proto_batch_builder_finish(&b, PROTO_COMPRESSION_NONE, w), 0);
+    proto_batch_builder_free(&b);
+    rl_free(val);
+    return w->len - before;
+}
+
+struct st_result {
+    int done;
+    int err;
+    int64_t base;
+};
+
+static inline void st_cb(void *arg, int err, int64_t base) {
+    struct st_result *r = arg;
+    r->done++;
+    r->err = err;
+    r->base = base;
+}
+
+/* Waits (up to ~10 s) until *done reaches target. */
+static inline void st_wait_done(struct storage_engine *e, const int *done, int target) {
+    for (int i = 0; i < 10000 && *done < target; i++) storage_engine_wait(e, 1);
+    assert_true(*done >= target);
+}
+
+/* Appends a copy of buf and waits for its completion; returns the callback's error, fills base. */
+static inline int st_append_sync(struct storage_engine *e, struct storage_log *log,
+                                 const uint8_t *buf, size_t len, bool durable, int64_t *base) {
+    uint8_t *copy = rl_malloc(len);
+    memcpy(copy, buf, len);
+    struct st_result r = {0};
+    int64_t b = -1;
+    int rc = storage_log_append(log, copy, len, 7, durable, st_cb, &r, &b);
+    if (rc == 0) {
+        st_wait_done(e, &r.done, 1);
+        assert_int_equal(r.base, b);
+        rc = r.err;
+    }
+    rl_free(copy);
+    if (base) *base = b;
+    return rc;
+}
+
+/* Appends one fresh batch of nrec records synchronously; returns the callback's error. */
+static inline int st_append_records(struct storage_engine *e, struct storage_log *log, int nrec,
+                                    size_t value_size, int64_t ts, bool durable, int64_t *base) {
+    struct proto_writer w;
+    proto_writer_init(&w);
+    st_make_batch(&w, nrec, value_size, ts);
+    int rc = st_append_sync(e, log, w.buf, w.len, durable, base);
+    proto_writer_free(&w);
+    return rc;
+}
+
+struct st_check {
+    int64_t next;    /* expected next offset (contiguity) */
+    int64_t batches;
+    int bad;
+};
+
+static inline int st_check_cb(void *arg, const uint8_t *batch, size_t len) {
+    struct st_check *c = arg;
+    struct proto_batch_header h;
+    if (proto_batch_validate(batch, len, &h) != 0 || (c->next >= 0 && h.BaseOffset != c->next))
+        c->bad++;
+    c->next = h.BaseOffset + h.LastOffsetDelta + 1;
+    c->batches++;
+    return 0;
+}
+
+/* Scans the whole log: every batch valid (CRC) and offsets contiguous up to the end offset. */
+static inline void st_check_log(struct storage_log *log) {
+    struct st_check c = {.next = -1};
+    assert_int_equal(storage_log_scan(log, storage_log_start_offset(log), st_check_cb, &c), 0);
+    assert_int_equal(c.bad, 0);
+    if (c.batches) assert_int_equal(c.next, storage_log_end_offset(log));
+}
+
+static inline struct storage_engine *st_engine(const char *dir, enum storage_flush_policy p,
+                                               int64_t prealloc, bool posix) {
+    struct storage_engine_config cfg = {
+        .data_dir = dir,
+        .flush_policy = p,
+        .segment_preallocate_bytes = prealloc,
+        .ring_entries = 64,
+        .use_posix_io = posix,
+    };
+    struct storage_engine *e = NULL;
+    assert_int_equal(storage_engine_open(&cfg, &e), 0);
+    return e;
+}
+
+static inline struct storage_log *st_log(struct storage_engine *e, const char *topic,
+                                         const struct storage_log_config *cfg) {
+    struct storage_log *log = NULL;
+    assert_int_equal(storage_log_open(e, topic, 0, cfg, &log), 0);
+    return log;
+}
+
+/* Removes the clean-shutdown marker so the next open recovers. */
+static inline void st_make_unclean(const char *dir) {
+    char p[512];
+    snprintf(p, sizeof(p), "%s/.kafka_cleanshutdown", dir);
+    unlink(p);
+}
+
+static inline off_t st_file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+#endif /* RINGLET_STORAGE_TEST_H */

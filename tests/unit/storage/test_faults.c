@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_faults.c - injected I/O faults through the ops layer: EIO / ENOSPC on a write, EIO on an
+ * fsync, short writes; on io_uring and on the posix backend. A failed write or fsync never
+ * reports success, the partition enters an error state, nothing durable is damaged, and the next
+ * append cuts back to the last good offset and succeeds.
+ */
+#include "storage_test.h"
+
+struct fixture {
+    char *dir;
+    bool posix;
+};
+
+static int setup_common(void **state, bool posix) {
+    struct fixture *f = rl_calloc(1, sizeof(*f));
+    f->dir = st_tmpdir();
+    f->posix = posix;
+    *state = f;
+    return 0;
+}
+static int setup_uring(void **state) {
+    return setup_common(state, false);
+}
+static int setup_posix(void **state) {
+    return setup_common(state, true);
+}
+
+static int teardown(void **state) {
+    struct fixture *f = *state;
+    storage_fault_inject(STORAGE_FAULT_WRITE, 0, 0, false);
+    storage_fault_inject(STORAGE_FAULT_FSYNC, 0, 0, false);
+    st_rm_rf(f->dir);
+    rl_free(f->dir);
+    rl_free(f);
+    return 0;
+}
+
+static void check_reopen(struct fixture *f, int64_t end) {
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
+    struct storage_log *log = st_log(e, "f", NULL);
+    assert_int_equal(storage_log_end_offset(log), end);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
+static void write_error(void **state, int err) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
+    struct storage_log *log = st_log(e, "f", NULL);
+    for (int i = 0; i < 5; i++) assert_int_equal(st_append_records(e, log, 5, 100, i, true, NULL), 0);
+
+    /* three appends in flight; the second write fails */
+    storage_fault_inject(STORAGE_FAULT_WRITE, 2, err, false);
+    struct proto_writer w[3];
+    struct st_result r[3] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        proto_writer_init(&w[i]);
+        st_make_batch(&w[i], 5, 100, 10 + i);
+        int64_t base;
+        assert_int_equal(storage_log_append(log, w[i].buf, w[i].len, 0, false, st_cb, &r[i], &base),
+                         0);
+        assert_int_equal(base, 25 + 5 * i);
+    }
+    for (int i = 0; i < 3; i++) st_wait_done(e, &r[i].done, 1);
+    assert_int_equal(r[0].err, 0);
+    assert_int_equal(r[1].err, -err);
+    assert_int_equal(r[2].err, -err); /* written after a hole: never reported as success */
+    assert_int_equal(storage_log_error(log), -err);
+    assert_int_equal(storage_log_end_offset(log), 30);
+    for (int i = 0; i < 3; i++) proto_writer_free(&w[i]);
+
+    /* durable data is intact and readable */
+    uint8_t buf[4096];
+    size_t got;
+    assert_int_equal(storage_log_read_copy(log, 27, buf, sizeof(buf), &got), 0);
+
+    /* the next append cuts back to offset 30 and succeeds */
+    int64_t base;
+    assert_int_equal(st_append_records(e, log, 5, 100, 99, true, &base), 0);
+    assert_int_equal(base, 30);
+    assert_int_equal(storage_log_error(log), 0);
+    st_check_log(log);
+    storage_engine_close(e);
+    check_reopen(f, 35);
+}
+
+static void test_write_eio(void **state) {
+    write_error(state, EIO);
+}
+static void test_write_enospc(void **state) {
+    write_error(state, ENOSPC);
+}
+
+static void test_fsync_eio(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
+    struct storage_log *log = st_log(e, "f", NULL);
+    for (int i = 0; i < 2; i++) assert_int_equal(st_append_records(e, log, 5, 100, i, true, NULL), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(st_append_records(e, log, 5, 100, i, false, NULL), 0);
+    assert_int_equal(storage_log_end_offset(log), 20);
+    storage_fault_inject(STORAGE_FAULT_FSYNC, 1, EIO, false);
+    int64_t base;
+    assert_int_equal(st_append_records(e, log, 5, 100, 7, true, &base), -EIO);
+    assert_int_equal(base, 20);
+    assert_int_equal(storage_log_error(log), -EIO);
+    /* after a failed fsync only what an earlier fsync covered is trusted: cut back to 10 */
+    assert_int_equal(st_append_records(e, log, 5, 100, 8, true, &base), 0);
+    assert_int_equal(base, 10);
+    assert_int_equal(storage_log_end_offset(log), 15);
+    st_check_log(log);
+    storage_engine_close(e);
+    check_reopen(f, 15);
+}
+
+static void test_short_write(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
+    struct storage_log *log = st_log(e, "f", NULL);
+    assert_int_equal(st_append_records(e, log, 5, 100, 1, true, NULL), 0);
+    storage_fault_inject(STORAGE_FAULT_WRITE, 1, 0, true);
+    int64_t base;
+    assert_int_equal(st_append_records(e, log, 50, 200, 2, true, &base), 0);
+    assert_int_equal(base, 5);
+    assert_int_equal(st_append_records(e, log, 5, 100, 3, true, &base), 0);
+    assert_int_equal(base, 55);
+    st_check_log(log);
+    storage_engine_close(e);
+    check_reopen(f, 60);
+}
+
+int main(void) {
+    rl_log_set_level(RL_LOG_ERROR + 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_write_eio, setup_uring, teardown),
+        cmocka_unit_test_setup_teardown(test_write_enospc, setup_uring, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_eio, setup_uring, teardown),
+        cmocka_unit_test_setup_teardown(test_short_write, setup_uring, teardown),
+        cmocka_unit_test_setup_teardown(test_write_eio, setup_posix, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_eio, setup_posix, teardown),
+        cmocka_unit_test_setup_teardown(test_short_write, setup_posix, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_log.c - partition log unit tests: append (every flush policy, io_uring and posix),
+ * read (whole batches, KIP-74), index and time index, roll, retention, delete-records,
+ * truncate, clean reopen and scan.
+ */
+#include "storage_test.h"
+
+struct fixture {
+    char *dir;
+};
+
+static int setup(void **state) {
+    struct fixture *f = rl_calloc(1, sizeof(*f));
+    f->dir = st_tmpdir();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    struct fixture *f = *state;
+    st_rm_rf(f->dir);
+    rl_free(f->dir);
+    rl_free(f);
+    return 0;
+}
+
+static void small_cfg(struct storage_log_config *c) {
+    storage_log_config_default(c);
+    c->index_interval_bytes = 256;
+}
+
+/* Appends n batches of 5 records (100-byte values, timestamps 1000*i) and checks offsets. */
+static void append_n(struct storage_engine *e, struct storage_log *log, int n, bool durable) {
+    int64_t first = storage_log_end_offset(log);
+    for (int i = 0; i < n; i++) {
+        int64_t base;
+        assert_int_equal(st_append_records(e, log, 5, 100, 1000 * (first / 5 + i + 1), durable,
+                                           &base), 0);
+        assert_int_equal(base, first + 5 * i);
+    }
+    assert_int_equal(storage_log_end_offset(log), first + 5 * n);
+}
+
+static void run_basic(const char *dir, enum storage_flush_policy p, bool posix) {
+    struct storage_engine *e = st_engine(dir, p, 1 << 16, posix);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    struct storage_log *log = st_log(e, "basic", &cfg);
+    assert_int_equal(storage_log_end_offset(log), 0);
+    append_n(e, log, 10, true);
+    append_n(e, log, 10, false);
+    assert_int_equal(storage_log_high_watermark(log), 100);
+    assert_int_equal(storage_log_error(log), 0);
+
+    /* offset 7 lives in the batch starting at 5: the read starts there, never mid-batch */
+    uint8_t buf[1 << 16];
+    size_t got;
+    assert_int_equal(storage_log_read_copy(log, 7, buf, sizeof(buf), &got), 0);
+    struct proto_batch_header h;
+    assert_true(got > 0);
+    assert_int_equal(proto_batch_validate(buf, got, &h), 0);
+    assert_int_equal(h.BaseOffset, 5);
+    assert_int_equal(h.PartitionLeaderEpoch, 7);
+    assert_int_equal(h.LastOffsetDelta, 4);
+    /* every offset reads back as the batch holding it */
+    for (int64_t o = 0; o < 100; o++) {
+        assert_int_equal(storage_log_read_copy(log, o, buf, 700, &got), 0);
+        assert_int_equal(proto_batch_validate(buf, got, &h), 0);
+        assert_int_equal(h.BaseOffset, o - o % 5);
+    }
+    struct storage_slice sl;
+    assert_int_equal(storage_log_read(log, 100, 1000, &sl), 0);
+    assert_int_equal(sl.len, 0);
+    assert_int_equal(storage_log_read(log, 101, 1000, &sl), -ERANGE);
+    assert_int_equal(storage_log_read(log, -1, 1000, &sl), -ERANGE);
+    st_check_log(log);
+    storage_engine_close(e);
+
+    /* clean reopen: same end offset, same contents */
+    e = st_engine(dir, p, 1 << 16, posix);
+    assert_true(storage_engine_was_clean(e));
+    log = st_log(e, "basic", &cfg);
+    assert_int_equal(storage_log_end_offset(log), 100);
+    st_check_log(log);
+    append_n(e, log, 2, true);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
+static void test_basic_group_commit(void **state) {
+    run_basic(((struct fixture *)*state)->dir, STORAGE_FLUSH_GROUP_COMMIT, false);
+}
+static void test_basic_interval(void **state) {
+    run_basic(((struct fixture *)*state)->dir, STORAGE_FLUSH_INTERVAL, false);
+}
+static void test_basic_none(void **state) {
+    run_basic(((struct fixture *)*state)->dir, STORAGE_FLUSH_NONE, false);
+}
+static void test_basic_posix(void **state) {
+    run_basic(((struct fixture *)*state)->dir, STORAGE_FLUSH_GROUP_COMMIT, true);
+}
+
+/* Many durable appends in flight at once all complete, in offset order. */
+struct order_ctx {
+    int done;
+    int64_t last;
+    int bad;
+};
+static void order_cb(void *arg, int err, int64_t base) {
+    struct order_ctx *c = arg;
+    if (err || base <= c->last) c->bad++;
+    c->last = base;
+    c->done++;
+}
+
+static void test_group_commit_concurrent(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 20, false);
+    struct storage_log *log = st_log(e, "gc", NULL);
+    enum { N = 200 };
+    struct proto_writer w[N];
+    struct order_ctx c = {.last = -1};
+    for (int i = 0; i < N; i++) {
+        proto_writer_init(&w[i]);
+        st_make_batch(&w[i], 3, 50, 1000 + i);
+        int64_t base;
+        assert_int_equal(storage_log_append(log, w[i].buf, w[i].len, 0, true, order_cb, &c, &base),
+                         0);
+        assert_int_equal(base, 3 * i);
+        if (i % 50 == 49) storage_engine_poll(e);
+    }
+    st_wait_done(e, &c.done, N);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(storage_log_end_offset(log), 3 * N);
+    for (int i = 0; i < N; i++) proto_writer_free(&w[i]);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
+static void test_bad_batch_rejected(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    struct storage_log *log = st_log(e, "bad", NULL);
+    append_n(e, log, 1, true);
+    struct proto_writer w;
+    proto_writer_init(&w);
+    st_make_batch(&w, 2, 10, 1);
+    st_make_batch(&w, 2, 10, 1);
+    w.buf[w.len - 1] ^= 0x55; /* second batch's CRC no longer matches */
+    int64_t base = -1;
+    struct st_result r = {0};
+    assert_int_equal(storage_log_append(log, w.buf, w.len, 0, true, st_cb, &r, &base), -EBADMSG);
+    assert_int_equal(storage_log_append(log, w.buf, 30, 0, true, st_cb, &r, &base), -EBADMSG);
+    assert_int_equal(r.done, 0);
+    assert_int_equal(storage_log_end_offset(log), 5);
+    assert_int_equal(storage_log_size_bytes(log), storage_log_size_bytes(log));
+    proto_writer_free(&w);
+    append_n(e, log, 1, true);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
+/* Several batches in one append, and KIP-74 reads. */
+static void test_read_max_bytes(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_NONE, 0, false);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    struct storage_log *log = st_log(e, "kip74", &cfg);
+    struct proto_writer w;
+    proto_writer_init(&w);
+    size_t one = st_make_batch(&w, 4, 200, 5);
+    for (int i = 1; i < 20; i++) assert_int_equal(st_make_batch(&w, 4, 200, 5), one);
+    int64_t base;
+    assert_int_equal(st_append_sync(e, log, w.buf, w.len, true, &base), 0);
+    assert_int_equal(base, 0);
+    assert_int_equal(storage_log_end_offset(log), 80);
+    proto_writer_free(&w);
+
+    struct storage_slice sl;
+    assert_int_equal(storage_log_read(log, 9, 1, &sl), 0); /* whole first batch even if larger */
+    assert_int_equal(sl.len, (int32_t)one);
+    assert_int_equal(sl.file_pos, (int64_t)(2 * one));
+    assert_int_equal(storage_log_read(log, 9, (int32_t)(3 * one + 10), &sl), 0);
+    assert_int_equal(sl.len, (int32_t)(3 * one)); /* whole batches only */
+    assert_int_equal(storage_log_read(log, 0, 1 << 30, &sl), 0);
+    assert_int_equal(sl.len, (int32_t)(20 * one));
+    uint8_t small[64];
+    size_t got;
+    assert_int_equal(storage_log_read_copy(log, 0, small, sizeof(small), &got), -ENOBUFS);
+    storage_engine_close(e);
+}
+
+static void test_index_and_timeindex(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    struct storage_log *log = st_log(e, "idx", &cfg);
+    append_n(e, log, 40, false); /* timestamps 1000..40000 (+4 within a batch) */
+    int64_t off, ts;
+    assert_int_equal(storage_log_find_timestamp(log, 0, &off, &ts), 0);
+    assert_int_equal(off, 0);
+    assert_int_equal(ts, 1004);
+    assert_int_equal(storage_log_find_timestamp(log, 15500, &off, &ts), 0);
+    assert_int_equal(off, 75); /* batch 16: timestamps 16000..16004 */
+    assert_int_equal(ts, 16004);
+    assert_int_equal(storage_log_find_timestamp(log, 16004, &off, &ts), 0);
+    assert_int_equal(off, 75);
+    assert_int_equal(storage_log_find_timestamp(log, 16005, &off, &ts), 0);
+    assert_int_equal(off, 80);
+    assert_int_equal(storage_log_find_timestamp(log, 99999, &off, &ts), 0);
+    assert_int_equal(off, 200);
+    assert_int_equal(ts, -1);
+    assert_int_equal(storage_log_max_timestamp(log, &ts, &off), 0);
+    assert_int_equal(ts, 40004);
+    assert_int_equal(off, 199);
+    storage_engine_close(e);
+
+    /* the index files hold Kafka-layout entries: (relative last offset, position) BE */
+    char p[512];
+    snprintf(p, sizeof(p), "%s/idx-0/00000000000000000000.index", f->dir);
+    off_t sz = st_file_size(p);
+    assert_true(sz >= 8 * 5);
+    assert_int_equal(sz % 8, 0);
+    FILE *fp = fopen(p, "rb");
+    uint8_t ent[8];
+    assert_int_equal(fread(ent, 1, 8, fp), 8);
+    fclose(fp);
+    uint32_t rel = (uint32_t)ent[0] << 24 | ent[1] << 16 | ent[2] << 8 | ent[3];
+    assert_int_equal(rel % 5, 4); /* last offset of a batch */
+    snprintf(p, sizeof(p), "%s/idx-0/00000000000000000000.timeindex", f->dir);
+    sz = st_file_size(p);
+    assert_true(sz >= 12 * 5);
+    assert_int_equal(sz % 12, 0);
+
+    e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    log = st_log(e, "idx", &cfg);
+    assert_int_equal(storage_log_find_timestamp(log, 15500, &off, &ts), 0);
+    assert_int_equal(off, 75);
+    storage_engine_close(e);
+}
+
+static void test_roll_and_retention(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 4096, false);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    cfg.segment_bytes = 4000;
+    struct storage_log *log = st_log(e, "roll", &cfg);
+    append_n(e, log, 60, true); /* ~630 bytes each: 6 per segment */
+    int nseg = storage_log_segment_count(log);
+    assert_true(nseg >= 9);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/roll-0/00000000000000000030.log", f->dir);
+    assert_true(st_file_size(p) > 0 && st_file_size(p) <= 4000); /* cut back: no zeros left */
+    st_check_log(log);
+    uint8_t buf[4096];
+    size_t got;
+    struct proto_batch_header h;
+    assert_int_equal(storage_log_read_copy(log, 33, buf, sizeof(buf), &got), 0);
+    assert_int_equal(proto_batch_validate(buf, got, &h), 0);
+    assert_int_equal(h.BaseOffset, 30);
+
+    /* retention.bytes: keep about 3 segments */
+    int64_t size = storage_log_size_bytes(log);
+    cfg.retention_bytes = 3 * 4000;
+    cfg.retention_ms = -1;
+    storage_log_set_config(log, &cfg);
+    storage_engine_tick(e, rl_now_ms());
+    assert_true(storage_log_segment_count(log) < nseg);
+    assert_true(storage_log_size_bytes(log) < size);
+    assert_true(storage_log_size_bytes(log) >= 3 * 4000);
+    int64_t start = storage_log_start_offset(log);
+    assert_true(start > 0);
+    assert_int_equal(start % 5, 0);
+    assert_int_equal(storage_log_read_copy(log, start - 1, buf, sizeof(buf), &got), -ERANGE);
+    assert_int_equal(storage_log_read_copy(log, start, buf, sizeof(buf), &got), 0);
+    st_check_log(log);
+
+    /* retention.ms: timestamps are from 1970, so everything but the active segment goes */
+    cfg.retention_bytes = -1;
+    cfg.retention_ms = 1000;
+    storage_log_set_config(log, &cfg);
+    storage_engine_tick(e, rl_now_ms());
+    assert_int_equal(storage_log_segment_count(log), 1);
+    assert_int_equal(storage_log_end_offset(log), 300);
+    storage_engine_close(e);
+
+    e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 4096, false);
+    log = st_log(e, "roll", &cfg);
+    assert_int_equal(storage_log_segment_count(log), 1);
+    assert_int_equal(storage_log_end_offset(log), 300);
+    assert_true(storage_log_start_offset(log) > start);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
+static void test_segment_ms_roll(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_NONE, 0, false);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    cfg.segment_ms = 1000;
+    struct storage_log *log = st_log(e, "segms", &cfg);
+    append_n(e, log, 2, false);
+    storage_engine_tick(e, rl_now_ms());
+    assert_int_equal(storage_log_segment_count(log), 1);
+    storage_engine_tick(e, rl_now_ms() + 5000);
+    assert_int_equal(storage_log_segment_count(log), 2);
+    append_n(e, log, 1, false);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
+static void test_delete_records(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    cfg.segment_bytes = 2000;
+    struct storage_log *log = st_log(e, "delrec", &cfg);
+    append_n(e, log, 20, true);
+    int nseg = storage_log_segment_count(log);
+    assert_int_equal(storage_log_delete_records(log, 101), -ERANGE);
+    assert_int_equal(storage_log_delete_records(log, 42), 0);
+    assert_int_equal(storage_log_start_offset(log), 42);
+    assert_true(storage_log_segment_count(log) < nseg);
+    uint8_t buf[4096];
+    size_t got;
+    assert_int_equal(storage_log_read_copy(log, 41, buf, sizeof(buf), &got), -ERANGE);
+    assert_int_equal(storage_log_read_copy(log, 42, buf, sizeof(buf), &got), 0);
+    struct proto_batch_header h;
+    assert_int_equal(proto_batch_validate(buf, got, &h), 0);
+    assert_int_equal(h.BaseOffset, 40);
+    assert_int_equal(storage_log_delete_records(log, 10), 0); /* backwards: no-op */
+    assert_int_equal(storage_log_start_offset(log), 42);
+    storage_engine_close(e);
+
+    e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    log = st_log(e, "delrec", &cfg);
+    assert_int_equal(storage_log_start_offset(log), 42); /* log-start-offset-checkpoint */
+    assert_int_equal(storage_log_end_offset(log), 100);
+    storage_engine_close(e);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/log-start-offset-checkpoint", f->dir);
+    FILE *fp = fopen(p, "r");
+    assert_non_null(fp);
+    char line[3][64];
+    for (int i = 0; i < 3; i++) assert_non_null(fgets(line[i], sizeof(line[i]), fp));
+    fclose(fp);
+    assert_string_equal(line[0], "0\n");
+    assert_string_equal(line[1], "1\n");
+    assert_string_equal(line[2], "delrec 0 42\n");
+}
+
+static void test_truncate(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 8192, false);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    cfg.segment_bytes = 2000;
+    struct storage_log *log = st_log(e, "trunc", &cfg);
+    append_n(e, log, 30, true);
+    /* to a batch boundary inside an older segment */
+    assert_int_equal(storage_log_truncate(log, 60), 0);
+    assert_int_equal(storage_log_end_offset(log), 60);
+    st_check_log(log);
+    int64_t base;
+    assert_int_equal(st_append_records(e, log, 5, 100, 1, true, &base), 0);
+    assert_int_equal(base, 60);
+    /* mid-batch: the batch holding the offset goes */
+    assert_int_equal(storage_log_truncate(log, 52), 0);
+    assert_int_equal(storage_log_end_offset(log), 50);
+    assert_int_equal(storage_log_truncate(log, 500), 0);
+    assert_int_equal(storage_log_end_offset(log), 50);
+    st_check_log(log);
+    append_n(e, log, 3, true);
+    assert_int_equal(storage_log_end_offset(log), 65);
+    st_check_log(log);
+    storage_engine_close(e);
+    e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 8192, false);
+    log = st_log(e, "trunc", &cfg);
+    assert_int_equal(storage_log_end_offset(log), 65);
+    st_check_log(log);
+    assert_int_equal(storage_log_truncate(log, 0), 0);
+    assert_int_equal(storage_log_end_offset(log), 0);
+    assert_int_equal(storage_log_segment_count(log), 1);
+    append_n(e, log, 1, true);
+    storage_engine_close(e);
+}
+
+static void test_unclean_reopen(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    cfg.segment_bytes = 3000;
+    struct storage_log *log = st_log(e, "rec", &cfg);
+    append_n(e, log, 25, true);
+    storage_engine_tick(e, rl_now_ms());
+    storage_engine_close(e);
+    st_make_unclean(f->dir);
+    e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
+    assert_false(storage_engine_was_clean(e));
+    log = st_log(e, "rec", &cfg);
+    assert_int_equal(storage_log_end_offset(log), 125);
+    st_check_log(log);
+    append_n(e, log, 1, true);
+    storage_engine_close(e);
+}
+
+static void found_dir(void *arg, const char *topic, int32_t partition) {
+    int *n = arg;
+    if (strcmp(topic, "my-topic") == 0 && partition == 3) (*n)++;
+}
+
+static void test_dirs_and_delete(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    struct storage_log *log;
+    assert_int_equal(storage_log_open(e, "my-topic", 3, NULL, &log), 0);
+    struct storage_log *dup;
+    assert_int_equal(storage_log_open(e, "my-topic", 3, NULL, &dup), -EBUSY);
+    assert_int_equal(storage_log_open(e, "../x", 0, NULL, &dup), -EINVAL);
+    append_n(e, log, 2, true);
+    storage_engine_close(e);
+    e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    int n = 0;
+    storage_engine_foreach_dir(e, found_dir, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(storage_log_open(e, "my-topic", 3, NULL, &log), 0);
+    assert_int_equal(storage_log_end_offset(log), 10);
+    assert_int_equal(storage_log_delete(log), 0);
+    char p[512];
+    snprintf(p, sizeof(p), "%s/my-topic-3", f->dir);
+    assert_int_equal(access(p, F_OK), -1);
+    n = 0;
+    storage_engine_foreach_dir(e, found_dir, &n);
+    assert_int_equal(n, 0);
+    storage_engine_close(e);
+}
+
+struct scan_ctx {
+    int n;
+    int64_t first;
+};
+static int scan_cb(void *arg, const uint8_t *batch, size_t len) {
+    struct scan_ctx *c = arg;
+    struct proto_batch_header h;
+    assert_int_equal(proto_batch_validate(batch, len, &h), 0);
+    if (c->n++ == 0) c->first = h.BaseOffset;
+    return c->n == 3; /* stop after three */
+}
+
+static void test_scan(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    struct storage_log *log = st_log(e, "scan", NULL);
+    append_n(e, log, 10, false);
+    struct scan_ctx c = {0};
+    assert_int_equal(storage_log_scan(log, 23, scan_cb, &c), 0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.first, 20);
+    storage_engine_close(e);
+}
+
+int main(void) {
+    rl_log_set_level(RL_LOG_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_basic_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_basic_interval, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_basic_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_basic_posix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_batch_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_max_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_and_timeindex, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_roll_and_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_segment_ms_roll, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unclean_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dirs_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
