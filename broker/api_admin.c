@@ -109,6 +109,29 @@ static const char *tcfg_doc(int i) {
     }
 }
 
+struct find_opt {
+    const char *name;
+    bool found, is_default;
+};
+
+static int find_opt_cb(void *arg, const char *name, const char *value, bool is_default) {
+    struct find_opt *f = arg;
+    if (strcmp(name, f->name) != 0) return 0;
+    f->found = true;
+    f->is_default = is_default;
+    return 1;
+}
+
+/* Where a topic config's default comes from: the broker's config file / command line
+ * (STATIC_BROKER_CONFIG) when the matching broker option was set, else DEFAULT_CONFIG. */
+static int8_t tcfg_default_source(const struct broker *b, int i) {
+    const char *bname = tcfg_broker_name(i);
+    if (!bname) return SRC_DEFAULT;
+    struct find_opt f = {bname, false, true};
+    broker_config_foreach(&b->cfg, find_opt_cb, &f);
+    return f.found && !f.is_default ? SRC_STATIC_BROKER : SRC_DEFAULT;
+}
+
 static const char *topic_override(const struct broker_topic *t, const char *name) {
     for (int32_t k = 0; k < t->n_ov; k++)
         if (strcmp(t->ov_names[k], name) == 0) return t->ov_values[k];
@@ -130,7 +153,7 @@ static void fill_created_configs(struct broker_request *req, struct broker_topic
         c->Name = proto_str_c(name);
         c->Value = amsg(req, ov ? ov : broker_tcfg_default(req->b, i, buf, sizeof(buf)));
         c->ReadOnly = false;
-        c->ConfigSource = ov ? SRC_DYNAMIC_TOPIC : SRC_DEFAULT;
+        c->ConfigSource = ov ? SRC_DYNAMIC_TOPIC : tcfg_default_source(req->b, i);
         c->IsSensitive = false;
     }
 }
@@ -166,6 +189,9 @@ int broker_api_create_topics(struct broker_request *req) {
                          "multiple entries for the same topic.");
             }
         }
+        if (!err &&
+            !broker_topic_name_valid(q->Name.ptr, (size_t)RL_MAX(q->Name.len, 0), msg, sizeof(msg)))
+            err = PROTO_ERR_INVALID_TOPIC_EXCEPTION;
         if (!err && q->n_Assignments > 0) {
             if (q->NumPartitions != -1 || q->ReplicationFactor != -1) {
                 err = PROTO_ERR_INVALID_REQUEST;
@@ -318,6 +344,10 @@ int broker_api_create_partitions(struct broker_request *req) {
         if (!t) {
             err = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(msg, sizeof(msg), "The topic does not exist.");
+        } else if (t->internal) {
+            /* the group coordinator maps groups to a fixed partition count */
+            err = PROTO_ERR_INVALID_REQUEST;
+            snprintf(msg, sizeof(msg), "Cannot add partitions to the internal topic %s.", t->name);
         } else if (q->n_Assignments > 0 &&
                    q->n_Assignments != q->Count - broker_topic_partition_count(t)) {
             err = PROTO_ERR_INVALID_REPLICA_ASSIGNMENT;
@@ -390,9 +420,10 @@ static void describe_topic(struct broker_request *req, const struct DescribeConf
         struct DescribeConfigsResponse_DescribeConfigsResourceResult *c = cfg_push(req, l);
         c->Name = proto_str_c(name);
         c->Value = amsg(req, ov ? ov : def);
+        int8_t dsrc = tcfg_default_source(req->b, i);
         c->ReadOnly = false;
         c->IsDefault = ov == NULL;
-        c->ConfigSource = ov ? SRC_DYNAMIC_TOPIC : SRC_DEFAULT;
+        c->ConfigSource = ov ? SRC_DYNAMIC_TOPIC : dsrc;
         c->IsSensitive = false;
         c->ConfigType = tcfg_type(i);
         if (v >= 3 && rq->IncludeDocumentation) c->Documentation = amsg(req, tcfg_doc(i));
@@ -410,7 +441,7 @@ static void describe_topic(struct broker_request *req, const struct DescribeConf
             proto_DescribeConfigsResponse_DescribeConfigsSynonym_init(&c->Synonyms[n]);
             c->Synonyms[n].Name = proto_str_c(bname ? bname : name);
             c->Synonyms[n].Value = amsg(req, def);
-            c->Synonyms[n].Source = SRC_DEFAULT;
+            c->Synonyms[n].Source = dsrc;
             n++;
             c->n_Synonyms = n;
         }

@@ -163,12 +163,27 @@ int broker_api_join_group(struct broker_request *req) {
         return 0;
     }
     int32_t n = RL_MAX(rq.n_Protocols, 0);
+    int64_t md_total = 0;
     struct group_protocol *p = proto_arena_alloc(&req->arena, sizeof(*p) * (n ? n : 1));
     for (int32_t i = 0; i < n; i++) {
         p[i].name = cstr(req, rq.Protocols[i].Name);
         if (!p[i].name) p[i].name = "";
         p[i].metadata = (uint8_t *)rq.Protocols[i].Metadata.ptr;
         p[i].metadata_len = RL_MAX(rq.Protocols[i].Metadata.len, 0);
+        md_total += p[i].metadata_len;
+    }
+    /* A member's metadata ends up in the group's metadata record: one that could never be
+     * stored (larger than message.max.bytes) is refused here, so it cannot break the rebalance
+     * of the members already in the group (Kafka would fail every member's SyncGroup). */
+    if (md_total > req->b->cfg.message_max_bytes) {
+        struct group_join_result r = {.error = PROTO_ERR_INVALID_REQUEST,
+                                      .member_id = "",
+                                      .generation_id = -1,
+                                      .leader_id = ""};
+        rl_warn("group", "JoinGroup from %s refused: %lld bytes of protocol metadata",
+                broker_request_peer(req), (long long)md_total);
+        join_done(req, &r);
+        return 0;
     }
     const char *client_id = cstr(req, req->hdr.ClientId);
     struct group_join_request r = {
@@ -345,10 +360,11 @@ int broker_api_offset_commit(struct broker_request *req) {
     const char *gid = cstr(req, rq.GroupId);
     const char *mid = v >= 1 ? cstr(req, rq.MemberId) : "";
     struct group *g = NULL;
-    int16_t gerr = !c ? PROTO_ERR_COORDINATOR_NOT_AVAILABLE
-                      : group_commit_check(c, gid ? gid : "", mid ? mid : "",
-                                           v >= 7 ? cstr(req, rq.GroupInstanceId) : NULL,
-                                           v >= 1 ? rq.GenerationIdOrMemberEpoch : -1, &g);
+    int16_t gerr = !c     ? PROTO_ERR_COORDINATOR_NOT_AVAILABLE
+                   : !gid ? PROTO_ERR_INVALID_GROUP_ID
+                          : group_commit_check(c, gid, mid ? mid : "",
+                                               v >= 7 ? cstr(req, rq.GroupInstanceId) : NULL,
+                                               v >= 1 ? rq.GenerationIdOrMemberEpoch : -1, &g);
     for (int32_t i = 0; i < nt; i++) {
         struct OffsetCommitRequest_OffsetCommitRequestTopic *it = &rq.Topics[i];
         struct OffsetCommitResponse_OffsetCommitResponseTopic *ot = &cc->rs.Topics[i];
@@ -663,7 +679,7 @@ int broker_api_describe_groups(struct broker_request *req) {
             o->ErrorCode = PROTO_ERR_COORDINATOR_NOT_AVAILABLE;
             continue;
         }
-        if (!gid || !gid[0]) {
+        if (!gid) { /* "" is valid here, as in Kafka */
             o->ErrorCode = PROTO_ERR_INVALID_GROUP_ID;
             continue;
         }
@@ -717,7 +733,7 @@ int broker_api_delete_groups(struct broker_request *req) {
         struct group *g = NULL;
         if (!c) {
             o->ErrorCode = PROTO_ERR_COORDINATOR_NOT_AVAILABLE;
-        } else if (!gid || !gid[0]) {
+        } else if (!gid) {
             o->ErrorCode = PROTO_ERR_INVALID_GROUP_ID;
         } else if ((o->ErrorCode = group_delete_check(c, gid, &g)) == 0) {
             if (g->inflight_commits > 0)

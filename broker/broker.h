@@ -120,7 +120,8 @@ struct broker_request {
     struct broker_conn *conn;
     struct proto_request_header hdr; /* ClientId points into the frame */
     struct proto_reader body;        /* the request body after the header */
-    struct proto_arena arena;        /* freed when the request completes */
+    struct proto_arena arena;        /* freed after the request completes, never inside the
+                                        handler's call: usable until the callback returns */
     int64_t received_ns;
     /* reactor-private from here */
     struct broker_request *next;

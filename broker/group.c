@@ -283,7 +283,6 @@ static int32_t group_rebalance_timeout(const struct group *g) {
 }
 
 static void member_add(struct group *g, struct group_member *m) {
-    if (g->n_members == 0) set_str(&g->protocol_type, NULL);
     if (g->n_members == g->cap_members) {
         g->cap_members = g->cap_members ? g->cap_members * 2 : 8;
         g->members = rl_realloc(g->members, sizeof(*g->members) * g->cap_members);
@@ -725,7 +724,6 @@ static bool accept_joining_member(const struct group *g, const struct group_memb
 
 static void static_member_join(struct group *g, const struct group_join_request *r,
                                const char *new_id, group_join_cb cb, void *ctx) {
-    struct group_coord *c = g->coord;
     struct group_member *m = group_static_member(g, r->instance_id);
     if (!m) {
         add_member_and_rebalance(g, new_id, r, cb, ctx);
@@ -738,11 +736,9 @@ static void static_member_join(struct group *g, const struct group_join_request 
     char *leader_copy = rl_strdup(leader_before);
     join_error(m, PROTO_ERR_FENCED_INSTANCE_ID, m->member_id);
     sync_error(m, PROTO_ERR_FENCED_INSTANCE_ID);
+    /* as Kafka: the old leader id is returned even when this member was the leader, so a
+     * rejoining leader does not compute an assignment a Stable group would never send out */
     set_str(&m->member_id, new_id);
-    if (g->leader == m) {
-        rl_free(leader_copy);
-        leader_copy = rl_strdup(new_id);
-    }
     schedule_session(m, m->session_timeout_ms);
     char *old_protocol = dup_or_null(g->protocol_name);
     member_update(m, r, cb, ctx);
@@ -774,7 +770,6 @@ static void static_member_join(struct group *g, const struct group_join_request 
     default:
         break;
     }
-    (void)c;
     rl_free(old_protocol);
     rl_free(leader_copy);
 }
@@ -1065,8 +1060,9 @@ int16_t group_leave(struct group_coord *c, const char *group_id, const char *mem
 /* ---- OffsetCommit / DeleteGroups checks ---------------------------------------------------- */
 int16_t group_commit_check(struct group_coord *c, const char *group_id, const char *member_id,
                            const char *instance_id, int32_t generation_id, struct group **gp) {
+    /* as Kafka, an empty group id is accepted here (old clients commit with one) */
+    if (!group_id) return PROTO_ERR_INVALID_GROUP_ID;
     struct group *g = group_find(c, group_id);
-    if (!group_id || !group_id[0]) return PROTO_ERR_INVALID_GROUP_ID;
     if (!g) {
         if (generation_id >= 0) return PROTO_ERR_ILLEGAL_GENERATION;
         *gp = group_get_or_create(c, group_id);

@@ -37,11 +37,15 @@
 #define SNAPSHOT_BATCH_RECORDS 500
 #define OFFSETS_SEGMENT_BYTES  "8388608"
 
+struct store_op;
 struct store_part {
     struct storage_log *log;
     int64_t records_since_snapshot;
     int64_t bytes_since_snapshot;
     int32_t inflight;
+    bool snapshot_inflight;
+    /* appends submitted and not completed, oldest first (copied into a snapshot) */
+    struct store_op *oldest, *newest;
 };
 
 struct group_store {
@@ -56,6 +60,8 @@ struct group_store {
 enum store_op_kind { OP_COMMIT, OP_PLAIN, OP_SNAPSHOT };
 
 struct store_op {
+    struct store_op *prev, *next; /* the partition's in-flight list */
+    bool listed;
     struct group_store *s;
     enum store_op_kind kind;
     int32_t part;
@@ -161,6 +167,18 @@ static void op_done(struct store_op *op, int err, int64_t base_offset) {
     struct store_part *sp = &s->parts[op->part];
     sp->inflight--;
     s->inflight_total--;
+    if (op->listed) {
+        if (op->prev)
+            op->prev->next = op->next;
+        else
+            sp->oldest = op->next;
+        if (op->next)
+            op->next->prev = op->prev;
+        else
+            sp->newest = op->prev;
+        op->listed = false;
+    }
+    if (op->kind == OP_SNAPSHOT) sp->snapshot_inflight = false;
     struct group *g = op->group_id ? group_find(s->coord, op->group_id) : NULL;
     switch (op->kind) {
     case OP_COMMIT:
@@ -213,6 +231,18 @@ static void op_submit(struct store_op *op) {
     if (op->kind != OP_SNAPSHOT) {
         sp->records_since_snapshot += op->nrecords;
         sp->bytes_since_snapshot += (int64_t)op->buf.len;
+    }
+    if (op->kind != OP_SNAPSHOT) {
+        op->prev = sp->newest;
+        op->next = NULL;
+        if (sp->newest)
+            sp->newest->next = op;
+        else
+            sp->oldest = op;
+        sp->newest = op;
+        op->listed = true;
+    } else {
+        sp->snapshot_inflight = true;
     }
     int rc = storage_log_append(sp->log, op->buf.buf, op->buf.len, 0, true, append_cb, op, &base);
     if (rc < 0) op_done(op, rc, -1);
@@ -414,7 +444,7 @@ static void snap_group(void *arg, struct group *g) {
 
 static void maybe_snapshot(struct group_store *s, int32_t part) {
     struct store_part *sp = &s->parts[part];
-    if (sp->inflight > 0) return;
+    if (sp->snapshot_inflight) return;
     if (sp->records_since_snapshot < s->snap_records && sp->bytes_since_snapshot < s->snap_bytes)
         return;
     struct store_op *op = op_new(s, OP_SNAPSHOT, part);
@@ -423,6 +453,14 @@ static void maybe_snapshot(struct group_store *s, int32_t part) {
     proto_writer_init(&c.v);
     group_foreach(s->coord, snap_group, &c);
     snap_flush(&c);
+    /* Appends still in flight come after the cache state, in their order: the cache already
+     * holds their deletions and metadata but not their commits, and replaying them again
+     * after the cache state gives the same result as the log itself. If one of them fails,
+     * the log is failed and so is this later snapshot append, which then truncates nothing. */
+    for (struct store_op *o = sp->oldest; o; o = o->next) {
+        proto_write_raw(&op->buf, o->buf.buf, o->buf.len);
+        c.nrecords += o->nrecords;
+    }
     proto_writer_free(&c.k);
     proto_writer_free(&c.v);
     sp->records_since_snapshot = 0;

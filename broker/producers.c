@@ -15,8 +15,13 @@
  *
  * On disk: <log.dir>/producer-id-block holds "next_producer_id: N": ids below N may have been
  * handed out. Ids are reserved in blocks of PID_BLOCK so the file is written rarely; a restart
- * continues at the block end, so an id is never given twice. The per-partition state is rebuilt
- * at start-up from the last PSTATE_SCAN_OFFSETS offsets of each log (see broker_pstate_rebuild).
+ * continues at the block end, so an id is never given twice.
+ *
+ * Per partition, a clean stop writes <partition dir>/producer-state.snapshot (the state and the
+ * log end offset it covers); start-up loads it, deletes it, and scans only the batches appended
+ * after it. Without a usable snapshot (crash) the state is rebuilt from the last
+ * PSTATE_SCAN_OFFSETS offsets of the log; producers last seen before that window are treated
+ * as new (any sequence accepted, as Kafka does for producers whose state expired).
  *
  * Transactions are not served (no AddPartitionsToTxn/EndTxn in the API table). InitProducerId
  * with a transactional id still works the Kafka way for fencing (same id -> same producer id,
@@ -27,12 +32,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "topics.h"
 
 #define PID_BLOCK           1000
 #define PSTATE_CACHED       5
 #define PSTATE_SCAN_OFFSETS 100000
+#define PSTATE_SNAPSHOT     "producer-state.snapshot"
 
 struct txn_entry {
     char *id;
@@ -277,11 +284,113 @@ static int rebuild_cb(void *arg, const uint8_t *batch, size_t len) {
     return 0;
 }
 
-int broker_pstate_rebuild(struct broker *b, struct broker_pstate *s, struct storage_log *log) {
+static char *snapshot_path(const struct broker *b, const char *topic, int32_t partition) {
+    size_t n = strlen(b->cfg.log_dir) + strlen(topic) + 64;
+    char *p = rl_malloc(n);
+    snprintf(p, n, "%s/%s-%d/" PSTATE_SNAPSHOT, b->cfg.log_dir, topic, partition);
+    return p;
+}
+
+int broker_pstate_save(struct broker *b, struct broker_pstate *s, const char *topic,
+                       int32_t partition, int64_t end_offset) {
+    char *path = snapshot_path(b, topic, partition);
+    int rc = 0;
+    if (s->count == 0) {
+        unlink(path);
+        rl_free(path);
+        return 0;
+    }
+    struct proto_writer w;
+    proto_writer_init(&w);
+    char line[64 + PSTATE_CACHED * 64];
+    int n = snprintf(line, sizeof(line), "ringlet-producer-state 1 %lld %zu\n",
+                     (long long)end_offset, s->count);
+    proto_write_raw(&w, line, (size_t)n);
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        for (struct pentry *e = s->buckets[i]; e; e = e->next) {
+            n = snprintf(line, sizeof(line), "%lld %d %lld %d", (long long)e->pid, e->epoch,
+                         (long long)e->last_ms, e->n);
+            for (int k = 0; k < e->n; k++)
+                n += snprintf(line + n, sizeof(line) - (size_t)n, " %d %d %lld",
+                              e->batches[k].first_seq, e->batches[k].last_seq,
+                              (long long)e->batches[k].base_offset);
+            line[n++] = '\n';
+            proto_write_raw(&w, line, (size_t)n);
+        }
+    }
+    rc = broker_write_file_atomic(path, w.buf, w.len);
+    if (rc < 0) rl_warn("producers", "cannot write %s: %s", path, rl_strerror(rc));
+    proto_writer_free(&w);
+    rl_free(path);
+    return rc;
+}
+
+/* Loads a snapshot written at the last clean stop; *offset = the log end offset it covers.
+ * Returns 0, or -ENOENT / -EINVAL (then s is left empty). */
+static int pstate_load(struct broker *b, struct broker_pstate *s, const char *path,
+                       int64_t *offset) {
+    FILE *f = fopen(path, "re");
+    if (!f) return -ENOENT;
+    long long off;
+    size_t count;
+    int rc = 0;
+    if (fscanf(f, "ringlet-producer-state 1 %lld %zu", &off, &count) != 2) rc = -EINVAL;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        long long pid, last_ms;
+        int epoch, nb;
+        if (fscanf(f, "%lld %d %lld %d", &pid, &epoch, &last_ms, &nb) != 4 || nb < 0 ||
+            nb > PSTATE_CACHED) {
+            rc = -EINVAL;
+            break;
+        }
+        for (int k = 0; k < nb; k++) {
+            int first, last;
+            long long base;
+            if (fscanf(f, "%d %d %lld", &first, &last, &base) != 3) {
+                rc = -EINVAL;
+                break;
+            }
+            broker_pstate_record(s, pid, (int16_t)epoch, first, last, base, last_ms);
+        }
+        if (b) broker_producers_seen_id(b, pid);
+    }
+    fclose(f);
+    if (rc < 0) {
+        for (size_t i = 0; i < s->nbuckets; i++) {
+            while (s->buckets[i]) {
+                struct pentry *e = s->buckets[i];
+                s->buckets[i] = e->next;
+                rl_free(e);
+            }
+        }
+        s->count = 0;
+        return rc;
+    }
+    *offset = off;
+    return 0;
+}
+
+int broker_pstate_rebuild(struct broker *b, struct broker_pstate *s, struct storage_log *log,
+                          const char *topic, int32_t partition) {
     int64_t end = storage_log_end_offset(log);
     int64_t start = storage_log_start_offset(log);
-    if (end <= start) return 0;
-    int64_t from = end - PSTATE_SCAN_OFFSETS > start ? end - PSTATE_SCAN_OFFSETS : start;
+    char *path = snapshot_path(b, topic, partition);
+    int64_t snap = -1;
+    int lrc = pstate_load(b, s, path, &snap);
+    /* used once: a crash after new appends must not find a stale snapshot next time */
+    if (lrc != -ENOENT) unlink(path);
+    rl_free(path);
+    if (lrc == 0 && snap > end) {
+        /* the log lost a tail the snapshot had seen (recovery): rebuild from the log */
+        broker_pstate_expire(s, INT64_MAX);
+        lrc = -ESTALE;
+    }
+    int64_t from;
+    if (lrc == 0)
+        from = snap > start ? snap : start;
+    else
+        from = end - PSTATE_SCAN_OFFSETS > start ? end - PSTATE_SCAN_OFFSETS : start;
+    if (end <= from) return 0;
     struct rebuild_ctx c = {b, s, 0};
     int rc = storage_log_scan(log, from, rebuild_cb, &c);
     if (rc < 0) rl_warn("producers", "producer state scan failed: %s", rl_strerror(rc));

@@ -492,7 +492,7 @@ static void conn_close(struct broker_conn *c, const char *why) {
 
 static void conn_arm_recv(struct broker_conn *c) {
     struct broker_reactor *r = c->r;
-    if (c->dead || c->closing || c->recv_armed || (r->draining && !c->partial)) return;
+    if (c->dead || c->closing || c->recv_armed || r->draining) return;
     struct io_uring_sqe *sqe = get_sqe(r);
     size_t need = c->partial ? c->partial->frame_len - c->partial_have : 0;
     if (c->partial && need >= DIRECT_RECV_MIN) {
@@ -928,7 +928,7 @@ static void begin_stop(struct broker_reactor *r) {
     broker_timer_cancel(r->b, &r->accept_retry);
     for (struct broker_conn *c = r->conns, *next; c; c = next) {
         next = c->next;
-        if (!c->dead && !c->head && !c->send_armed && !c->partial) conn_close(c, NULL);
+        if (!c->dead && !c->head && !c->send_armed) conn_close(c, NULL);
     }
 }
 

@@ -42,6 +42,7 @@ struct broker_topics {
     size_t nbuckets;
     struct broker_topic **dying; /* deleted, still referenced */
     size_t n_dying, cap_dying;
+    int64_t last_expiry_ms; /* producer state expiry, once a minute */
 };
 
 /* ---- small utilities ------------------------------------------------------------------------ */
@@ -818,7 +819,7 @@ static int load_topic(struct broker *b, struct found_dir *found, size_t n) {
                 rl_warn("topics", "partition %s-%d had another topic id: rewritten", name, i);
             write_partition_meta(b, t, i);
         }
-        broker_pstate_rebuild(b, t->partitions[i]->pstate, t->partitions[i]->log);
+        broker_pstate_rebuild(b, t->partitions[i]->pstate, t->partitions[i]->log, name, i);
     }
     if (broker_topic_find_id(b, t->id)) {
         rl_warn("topics", "topic %s shares its id with another topic: new id assigned", name);
@@ -866,8 +867,13 @@ int broker_topics_init(struct broker *b) {
 void broker_topics_shutdown(struct broker *b) {
     struct broker_topics *r = reg(b);
     if (!r) return;
-    for (size_t i = 0; i < r->n_all; i++)
-        topic_free(r->all[i], false);
+    for (size_t i = 0; i < r->n_all; i++) {
+        struct broker_topic *t = r->all[i];
+        for (int32_t p = 0; p < t->n_partitions; p++)
+            broker_pstate_save(b, t->partitions[p]->pstate, t->name, p,
+                               storage_log_end_offset(t->partitions[p]->log));
+        topic_free(t, false);
+    }
     for (size_t i = 0; i < r->n_dying; i++)
         topic_free(r->dying[i], true);
     rl_free(r->all);
@@ -883,11 +889,9 @@ void broker_topics_tick(struct broker *b, int64_t now_ms) {
     if (b->storage) storage_engine_tick(b->storage, now_ms);
     /* producer ids idle for a week lose their dedup state (Kafka: producer.id.expiration.ms
      * defaults to a day; a week is kinder to rarely-writing producers) */
-    static int64_t last_expiry;
-    if (now_ms - last_expiry < 60000) return;
-    last_expiry = now_ms;
     struct broker_topics *r = reg(b);
-    if (!r) return;
+    if (!r || now_ms - r->last_expiry_ms < 60000) return;
+    r->last_expiry_ms = now_ms;
     int64_t cutoff = rl_now_ms() - 7LL * 24 * 3600 * 1000;
     for (size_t i = 0; i < r->n_all; i++)
         for (int32_t p = 0; p < r->all[i]->n_partitions; p++)

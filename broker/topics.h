@@ -162,8 +162,13 @@ void broker_pstate_record(struct broker_pstate *s, int64_t pid, int16_t epoch, i
 /* The append of that batch failed: forgets it (and anything recorded after it) so a retry is
  * not mistaken for a duplicate. */
 void broker_pstate_forget(struct broker_pstate *s, int64_t pid, int16_t epoch, int32_t first_seq);
-/* Rebuilds the state from the tail of a log (start-up). Reports producer ids it saw. */
-int broker_pstate_rebuild(struct broker *b, struct broker_pstate *s, struct storage_log *log);
+/* Rebuilds the state at start-up: the clean-stop snapshot plus the batches after it, or else
+ * the tail of the log. Reports producer ids it saw to broker_producers_seen_id. */
+int broker_pstate_rebuild(struct broker *b, struct broker_pstate *s, struct storage_log *log,
+                          const char *topic, int32_t partition);
+/* Writes the clean-stop snapshot of a partition's state (removes it when the state is empty). */
+int broker_pstate_save(struct broker *b, struct broker_pstate *s, const char *topic,
+                       int32_t partition, int64_t end_offset);
 /* Drops producers idle since before cutoff_ms (wall clock). */
 void broker_pstate_expire(struct broker_pstate *s, int64_t cutoff_ms);
 size_t broker_pstate_count(const struct broker_pstate *s);

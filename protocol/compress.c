@@ -79,7 +79,11 @@ static int gzip_compress(const uint8_t *in, size_t len, struct proto_writer *out
         } while (zs.avail_out == 0 || zs.avail_in > 0);
     } while (len > 0);
     deflateEnd(&zs);
-    return zr == Z_STREAM_END ? 0 : -EINVAL;
+    if (zr != Z_STREAM_END) {
+        out->len = start;
+        return -EINVAL;
+    }
+    return 0;
 }
 
 static int gzip_decompress(const uint8_t *in, size_t len, size_t max_out,

@@ -46,9 +46,9 @@ typedef int (*cli_opt_fn)(struct cli *c, void *ctx, int id, const char *arg);
 struct cli_cmd {
     const char *group; /* "topic", "group", "cluster", or NULL for produce/consume */
     const char *name;
-    const char *synopsis; /* operands and options, one line */
-    const char *summary;  /* one line */
-    const char *help;     /* options and examples */
+    const char *synopsis;       /* operands and options, one line */
+    const char *summary;        /* one line */
+    const char *help;           /* options and examples */
     const struct cli_opt *opts; /* terminated by {NULL} */
     int (*run)(struct cli *c, int argc, char **argv);
 };
@@ -67,6 +67,8 @@ void cli_errorf(struct cli *c, const char *fmt, ...) __attribute__((format(print
 /* The client (created on first use from -b / RINGLET_BROKERS / default). Returns 0 or
  * CLI_FAIL after printing why. */
 int cli_client(struct cli *c, struct ringlet_client **out);
+/* rl_strerror, except -ENOTSUP which reads "not supported by the broker". */
+const char *cli_strerror(int neg_errno);
 /* "NONE" for 0, else Kafka's error name. */
 const char *cli_err_name(int16_t code);
 

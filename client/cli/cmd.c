@@ -13,11 +13,21 @@
 #include "ringlet/common.h"
 
 static const struct cli_cmd *const cmds[] = {
-    &cli_cmd_cluster_info,        &cli_cmd_cluster_api_versions, &cli_cmd_topic_list,
-    &cli_cmd_topic_describe,      &cli_cmd_topic_create,         &cli_cmd_topic_delete,
-    &cli_cmd_topic_alter_config,  &cli_cmd_topic_add_partitions, &cli_cmd_group_list,
-    &cli_cmd_group_describe,      &cli_cmd_group_delete,         &cli_cmd_group_offset_delete,
-    &cli_cmd_group_seek,          &cli_cmd_produce,              &cli_cmd_consume,
+    &cli_cmd_cluster_info,
+    &cli_cmd_cluster_api_versions,
+    &cli_cmd_topic_list,
+    &cli_cmd_topic_describe,
+    &cli_cmd_topic_create,
+    &cli_cmd_topic_delete,
+    &cli_cmd_topic_alter_config,
+    &cli_cmd_topic_add_partitions,
+    &cli_cmd_group_list,
+    &cli_cmd_group_describe,
+    &cli_cmd_group_delete,
+    &cli_cmd_group_offset_delete,
+    &cli_cmd_group_seek,
+    &cli_cmd_produce,
+    &cli_cmd_consume,
 };
 
 static const char common_help[] =
@@ -39,26 +49,28 @@ static void cmd_fullname(const struct cli_cmd *cmd, char *buf, size_t len) {
 static void print_cmd_help(FILE *f, const struct cli_cmd *cmd) {
     char name[64];
     cmd_fullname(cmd, name, sizeof(name));
-    fprintf(f, "Usage: ringlet %s %s\n\n%s\n\n%s\n%s", name, cmd->synopsis, cmd->summary,
-            cmd->help, common_help);
+    fprintf(f, "Usage: ringlet %s %s\n\n%s\n\n%s\n%s", name, cmd->synopsis, cmd->summary, cmd->help,
+            common_help);
 }
 
 static void print_overview(FILE *f) {
-    fprintf(f, "ringlet %s - admin and data CLI for ringletd and any Kafka-compatible cluster\n\n"
-               "Usage: ringlet [-b BROKERS] [--format table|json] COMMAND [ARGS]\n\nCommands:\n",
+    fprintf(f,
+            "ringlet %s - admin and data CLI for ringletd and any Kafka-compatible cluster\n\n"
+            "Usage: ringlet [-b BROKERS] [--format table|json] COMMAND [ARGS]\n\nCommands:\n",
             ringlet_version());
     for (size_t i = 0; i < RL_ARRAY_SIZE(cmds); i++) {
         char name[64];
         cmd_fullname(cmds[i], name, sizeof(name));
         fprintf(f, "  %-22s %s\n", name, cmds[i]->summary);
     }
-    fprintf(f, "\nRun 'ringlet help COMMAND' or 'ringlet COMMAND --help' for details.\n\n"
-               "Examples:\n"
-               "  ringlet topic create orders -p 6 -c retention.ms=86400000\n"
-               "  seq 10 | ringlet produce orders -K :\n"
-               "  ringlet consume orders -o beginning -e -f '%%p/%%o %%k=%%s\\n'\n"
-               "  ringlet group describe billing --format json\n\n%s"
-               "\nExit status: 0 success, 1 a failed operation (even one row), 2 usage error.\n",
+    fprintf(f,
+            "\nRun 'ringlet help COMMAND' or 'ringlet COMMAND --help' for details.\n\n"
+            "Examples:\n"
+            "  ringlet topic create orders -p 6 -c retention.ms=86400000\n"
+            "  seq 10 | ringlet produce orders -K :\n"
+            "  ringlet consume orders -o beginning -e -f '%%p/%%o %%k=%%s\\n'\n"
+            "  ringlet group describe billing --format json\n\n%s"
+            "\nExit status: 0 success, 1 a failed operation (even one row), 2 usage error.\n",
             common_help);
 }
 
@@ -81,6 +93,11 @@ int cli_usage(struct cli *c, const char *fmt, ...) {
     fprintf(c->err, "\nTry 'ringlet %s%s--help'.\n", name, name[0] ? " " : "");
     va_end(ap);
     return CLI_USAGE;
+}
+
+const char *cli_strerror(int neg_errno) {
+    if (neg_errno == -ENOTSUP) return "not supported by the broker (no common API version)";
+    return rl_strerror(neg_errno);
 }
 
 const char *cli_err_name(int16_t code) {
@@ -192,8 +209,7 @@ int cli_parse(struct cli *c, int argc, char **argv, const struct cli_opt *opts, 
             }
             if (a[2] != '\0') {
                 if (!o->has_arg) {
-                    rc = cli_usage(c, "option '-%c' takes no value (write flags separately)",
-                                   a[1]);
+                    rc = cli_usage(c, "option '-%c' takes no value (write flags separately)", a[1]);
                     goto out;
                 }
                 val = a + 2;
@@ -211,7 +227,7 @@ int cli_parse(struct cli *c, int argc, char **argv, const struct cli_opt *opts, 
             rc = -1;
             goto out;
         }
-        rc = o->id <= OPT_BROKERS && o->id >= OPT_HELP ? common_opt(c, o->id, val)
+        rc = o->id >= OPT_BROKERS && o->id <= OPT_HELP ? common_opt(c, o->id, val)
                                                        : fn(c, ctx, o->id, val);
         if (rc) goto out;
     }
@@ -279,8 +295,8 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err) {
         }
         const char *eq = strchr(a, '=');
         size_t len = a[1] == '-' ? (eq ? (size_t)(eq - a - 2) : strlen(a + 2)) : 0;
-        const struct cli_opt *o = a[1] == '-' ? find_opt(NULL, a + 2, len, 0)
-                                              : find_opt(NULL, NULL, 0, a[1]);
+        const struct cli_opt *o =
+            a[1] == '-' ? find_opt(NULL, a + 2, len, 0) : find_opt(NULL, NULL, 0, a[1]);
         if (o == NULL) return cli_usage(&c, "unknown option '%s'", a);
         const char *val = NULL;
         if (o->has_arg) {
@@ -331,8 +347,8 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err) {
                 return CLI_OK;
             }
             print_group_help(err, argv[i]);
-            if (i + 1 < argc) fprintf(err, "\nringlet: no such command '%s %s'\n", argv[i],
-                                      argv[i + 1]);
+            if (i + 1 < argc)
+                fprintf(err, "\nringlet: no such command '%s %s'\n", argv[i], argv[i + 1]);
             return CLI_USAGE;
         }
         return cli_usage(&c, "no such command '%s'", argv[i]);
@@ -421,11 +437,15 @@ static int run_cluster_info(struct cli *c, int argc, char **argv) {
 }
 
 const struct cli_cmd cli_cmd_cluster_info = {
-    "cluster", "info", "[options]", "Show the cluster id, controller and brokers.",
+    "cluster",
+    "info",
+    "[options]",
+    "Show the cluster id, controller and brokers.",
     "Sends Metadata to a bootstrap broker.\n\nExamples:\n"
     "  ringlet cluster info\n"
     "  ringlet -b kafka1:9092,kafka2:9092 cluster info --format json\n",
-    none_opts, run_cluster_info};
+    none_opts,
+    run_cluster_info};
 
 /* ---- cluster api-versions -------------------------------------------------------------------- */
 
@@ -465,9 +485,8 @@ static int run_api_versions(struct cli *c, int argc, char **argv) {
         int16_t mn, mx;
         if (!ringlet_conn_api_range(conn, key, &mn, &mx)) continue;
         const struct proto_api_info *api = proto_api_lookup(key);
-        int16_t used = api ? ringlet_conn_pick_version(conn, key, api->min_version,
-                                                       api->max_version)
-                           : -1;
+        int16_t used =
+            api ? ringlet_conn_pick_version(conn, key, api->min_version, api->max_version) : -1;
         if (c->json) {
             out_json_obj_begin(&j);
             out_json_key(&j, "key");
@@ -491,8 +510,8 @@ static int run_api_versions(struct cli *c, int argc, char **argv) {
             snprintf(b, sizeof(b), "%d", mx);
             snprintf(r, sizeof(r), "%d", api ? api->max_version : -1);
             snprintf(u, sizeof(u), "%d", used);
-            const char *row[] = {k, api ? api->name : "?", a, b, api ? r : NULL,
-                                 used >= 0 ? u : NULL};
+            const char *row[] = {k, api ? api->name : "?", a,
+                                 b, api ? r : NULL,        used >= 0 ? u : NULL};
             out_table_add(&t, row);
         }
     }
@@ -508,11 +527,14 @@ static int run_api_versions(struct cli *c, int argc, char **argv) {
 }
 
 const struct cli_cmd cli_cmd_cluster_api_versions = {
-    "cluster", "api-versions", "[options]",
+    "cluster",
+    "api-versions",
+    "[options]",
     "Show the API versions a broker supports and the ones ringlet would use.",
     "Sends ApiVersions (v3, falling back on UNSUPPORTED_VERSION) to a bootstrap broker.\n\n"
     "Examples:\n  ringlet cluster api-versions\n  ringlet cluster api-versions --format json\n",
-    none_opts, run_api_versions};
+    none_opts,
+    run_api_versions};
 
 /* ---- shared result rows ---------------------------------------------------------------------- */
 

@@ -107,8 +107,12 @@ static int run_list(struct cli *c, int argc, char **argv) {
 }
 
 const struct cli_cmd cli_cmd_topic_list = {
-    "topic", "list", "[options]", "List topics with partition and replica counts.",
-    "Examples:\n  ringlet topic list\n  ringlet topic list --format json\n", none_opts,
+    "topic",
+    "list",
+    "[options]",
+    "List topics with partition and replica counts.",
+    "Examples:\n  ringlet topic list\n  ringlet topic list --format json\n",
+    none_opts,
     run_list};
 
 /* ---- topic describe -------------------------------------------------------------------------- */
@@ -118,7 +122,8 @@ const struct cli_cmd cli_cmd_topic_list = {
 static bool log_dir_sizes(struct ringlet_client *cl, const struct ringlet_topic_md *t,
                           int64_t *sizes) {
     bool all = true;
-    for (int32_t i = 0; i < t->n_partitions; i++) sizes[i] = -1;
+    for (int32_t i = 0; i < t->n_partitions; i++)
+        sizes[i] = -1;
     int32_t *done = rl_calloc((size_t)t->n_partitions + 1, sizeof(int32_t));
     int32_t ndone = 0;
     int32_t *parts = rl_calloc((size_t)t->n_partitions + 1, sizeof(int32_t));
@@ -203,7 +208,8 @@ static void json_i64_or_null(struct out_json *j, const char *key, int64_t v) {
 static void json_ids(struct out_json *j, const char *key, const int32_t *ids, int32_t n) {
     out_json_key(j, key);
     out_json_arr_begin(j);
-    for (int32_t i = 0; i < n; i++) out_json_int(j, ids[i]);
+    for (int32_t i = 0; i < n; i++)
+        out_json_int(j, ids[i]);
     out_json_arr_end(j);
 }
 
@@ -261,11 +267,12 @@ static int run_describe(struct cli *c, int argc, char **argv) {
         int64_t *size = rl_calloc((size_t)n + 1, sizeof(int64_t));
         int16_t *e1 = rl_calloc((size_t)n + 1, sizeof(int16_t));
         int16_t *e2 = rl_calloc((size_t)n + 1, sizeof(int16_t));
-        for (int32_t i = 0; i < n; i++) ids[i] = t->partitions[i].partition;
+        for (int32_t i = 0; i < n; i++)
+            ids[i] = t->partitions[i].partition;
         if (ringlet_list_offsets(cl, t, ids, n, RINGLET_OFFSET_EARLIEST, start, e1, err,
                                  sizeof(err)) != 0 ||
-            ringlet_list_offsets(cl, t, ids, n, RINGLET_OFFSET_LATEST, end, e2, err,
-                                 sizeof(err)) != 0) {
+            ringlet_list_offsets(cl, t, ids, n, RINGLET_OFFSET_LATEST, end, e2, err, sizeof(err)) !=
+                0) {
             cli_errorf(c, "%s", err);
             rc = CLI_FAIL;
         }
@@ -285,7 +292,7 @@ static int run_describe(struct cli *c, int argc, char **argv) {
         }
         struct out_table tb;
         if (!c->json) {
-            const char *h[] = {"PARTITION", "LEADER", "REPLICAS", "ISR",   "LOG-START",
+            const char *h[] = {"PARTITION", "LEADER",  "REPLICAS", "ISR",  "LOG-START",
                                "LOG-END",   "RECORDS", "SIZE",     "ERROR"};
             out_table_init(&tb, 9, h);
             for (int col = 0; col < 8; col++)
@@ -325,8 +332,8 @@ static int run_describe(struct cli *c, int argc, char **argv) {
                 fmt_i64(eb, sizeof(eb), e);
                 fmt_i64(rb, sizeof(rb), records);
                 fmt_i64(zb, sizeof(zb), size[i]);
-                const char *row[] = {pid, ld, reps, isr, sb, eb, rb, zb,
-                                     perr ? proto_error_name(perr) : ""};
+                const char *row[] = {
+                    pid, ld, reps, isr, sb, eb, rb, zb, perr ? proto_error_name(perr) : ""};
                 out_table_add(&tb, row);
             }
         }
@@ -355,12 +362,15 @@ static int run_describe(struct cli *c, int argc, char **argv) {
 }
 
 const struct cli_cmd cli_cmd_topic_describe = {
-    "topic", "describe", "TOPIC... [options]",
+    "topic",
+    "describe",
+    "TOPIC... [options]",
     "Show partitions: leader, replicas, ISR, log start/end offsets, record count, size on disk.",
     "Sizes come from DescribeLogDirs (\"-\" if the broker does not support it); offsets from\n"
     "ListOffsets (earliest and latest).\n\nExamples:\n  ringlet topic describe orders\n"
     "  ringlet topic describe orders payments --format json\n",
-    none_opts, run_describe};
+    none_opts,
+    run_describe};
 
 /* ---- topic create ---------------------------------------------------------------------------- */
 
@@ -380,8 +390,7 @@ static int push_kv(struct cli *c, struct create_opts *o, const char *arg, bool n
     char *buf;
     const char *k, *v;
     if (need_value) {
-        if (cli_parse_kv(arg, &buf, &k, &v, err, sizeof(err)) != 0)
-            return cli_usage(c, "%s", err);
+        if (cli_parse_kv(arg, &buf, &k, &v, err, sizeof(err)) != 0) return cli_usage(c, "%s", err);
     } else {
         if (arg[0] == '\0') return cli_usage(c, "empty config name");
         buf = rl_strdup(arg);
@@ -399,7 +408,8 @@ static int push_kv(struct cli *c, struct create_opts *o, const char *arg, bool n
 }
 
 static void free_kv(struct create_opts *o) {
-    for (int i = 0; i < o->n_kv; i++) rl_free(o->kv_bufs[i]);
+    for (int i = 0; i < o->n_kv; i++)
+        rl_free(o->kv_bufs[i]);
     rl_free(o->kv_bufs);
     rl_free(o->keys);
     rl_free(o->vals);
@@ -416,8 +426,7 @@ static int create_opt(struct cli *c, void *ctx, int id, const char *arg) {
         o->partitions = (int32_t)v;
         return 0;
     case O_REPLICAS:
-        if (cli_parse_int(arg, 1, 32767, &v, err, sizeof(err)))
-            return cli_usage(c, "-r: %s", err);
+        if (cli_parse_int(arg, 1, 32767, &v, err, sizeof(err))) return cli_usage(c, "-r: %s", err);
         o->replicas = (int16_t)v;
         return 0;
     case O_CONFIG:
@@ -495,7 +504,7 @@ static int run_create(struct cli *c, int argc, char **argv) {
                          &req, ringlet_dec_CreateTopicsResponse, &resp, &a, &frame,
                          c->timeout_ms > 0 ? c->timeout_ms : 30000, &v);
     if (e != 0) {
-        cli_errorf(c, "CreateTopics: %s", rl_strerror(e));
+        cli_errorf(c, "CreateTopics: %s", cli_strerror(e));
         rc = CLI_FAIL;
     } else {
         struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
@@ -529,7 +538,9 @@ out:
 }
 
 const struct cli_cmd cli_cmd_topic_create = {
-    "topic", "create", "TOPIC... [-p N] [-r N] [-c key=value]... [--if-not-exists]",
+    "topic",
+    "create",
+    "TOPIC... [-p N] [-r N] [-c key=value]... [--if-not-exists]",
     "Create topics.",
     "Options:\n"
     "  -p, --partitions N    partition count (default: the broker's num.partitions)\n"
@@ -538,7 +549,8 @@ const struct cli_cmd cli_cmd_topic_create = {
     "      --if-not-exists   an existing topic is not an error\n\nExamples:\n"
     "  ringlet topic create orders -p 6\n"
     "  ringlet topic create audit -p 1 -c retention.ms=604800000 -c cleanup.policy=compact\n",
-    create_optv, run_create};
+    create_optv,
+    run_create};
 
 /* ---- topic delete ---------------------------------------------------------------------------- */
 
@@ -578,7 +590,7 @@ static int run_delete(struct cli *c, int argc, char **argv) {
                          &req, ringlet_dec_DeleteTopicsResponse, &resp, &a, &frame,
                          c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
     if (e != 0) {
-        cli_errorf(c, "DeleteTopics: %s", rl_strerror(e));
+        cli_errorf(c, "DeleteTopics: %s", cli_strerror(e));
         rc = CLI_FAIL;
     } else {
         struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
@@ -603,9 +615,13 @@ static int run_delete(struct cli *c, int argc, char **argv) {
 }
 
 const struct cli_cmd cli_cmd_topic_delete = {
-    "topic", "delete", "TOPIC... [options]", "Delete topics.",
+    "topic",
+    "delete",
+    "TOPIC... [options]",
+    "Delete topics.",
     "Examples:\n  ringlet topic delete orders\n  ringlet topic delete a b c --format json\n",
-    none_opts, run_delete};
+    none_opts,
+    run_delete};
 
 /* ---- topic alter-config ---------------------------------------------------------------------- */
 
@@ -668,7 +684,7 @@ static int run_alter(struct cli *c, int argc, char **argv) {
                          c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
     if (e != 0) {
         cli_errorf(c, "IncrementalAlterConfigs: %s",
-                   e == -ENOTSUP ? "the broker does not support it" : rl_strerror(e));
+                   e == -ENOTSUP ? "the broker does not support it" : cli_strerror(e));
         rc = CLI_FAIL;
     } else {
         struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
@@ -695,14 +711,17 @@ out:
 }
 
 const struct cli_cmd cli_cmd_topic_alter_config = {
-    "topic", "alter-config", "TOPIC... [--set K=V]... [--delete K]...",
+    "topic",
+    "alter-config",
+    "TOPIC... [--set K=V]... [--delete K]...",
     "Change topic configs (IncrementalAlterConfigs).",
     "Options:\n"
     "  -s, --set K=V      set a config, repeatable\n"
     "  -d, --delete K     reset a config to the broker default, repeatable\n\nExamples:\n"
     "  ringlet topic alter-config orders --set retention.ms=3600000\n"
     "  ringlet topic alter-config orders --delete retention.ms\n",
-    alter_optv, run_alter};
+    alter_optv,
+    run_alter};
 
 /* ---- topic add-partitions -------------------------------------------------------------------- */
 
@@ -760,7 +779,7 @@ static int run_add_partitions(struct cli *c, int argc, char **argv) {
                          c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
     if (e != 0) {
         cli_errorf(c, "CreatePartitions: %s",
-                   e == -ENOTSUP ? "the broker does not support it" : rl_strerror(e));
+                   e == -ENOTSUP ? "the broker does not support it" : cli_strerror(e));
         rc = CLI_FAIL;
     } else {
         struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
@@ -784,8 +803,11 @@ static int run_add_partitions(struct cli *c, int argc, char **argv) {
 }
 
 const struct cli_cmd cli_cmd_topic_add_partitions = {
-    "topic", "add-partitions", "TOPIC... -n TOTAL",
+    "topic",
+    "add-partitions",
+    "TOPIC... -n TOTAL",
     "Grow topics to TOTAL partitions (CreatePartitions).",
     "Options:\n  -n, --count N   the new total partition count (not the number to add)\n\n"
     "Examples:\n  ringlet topic add-partitions orders -n 12\n",
-    addp_optv, run_add_partitions};
+    addp_optv,
+    run_add_partitions};

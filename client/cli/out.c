@@ -20,7 +20,8 @@ void out_table_init(struct out_table *t, int ncols, const char *const *headers) 
     t->cap = 8;
     t->cells = rl_calloc((size_t)t->cap * (size_t)ncols, sizeof(char *));
     t->right = rl_calloc((size_t)ncols, sizeof(bool));
-    for (int c = 0; c < ncols; c++) t->cells[c] = rl_strdup(headers[c]);
+    for (int c = 0; c < ncols; c++)
+        t->cells[c] = rl_strdup(headers[c]);
 }
 
 void out_table_align_right(struct out_table *t, int col) {
@@ -71,7 +72,8 @@ void out_table_print(FILE *f, const struct out_table *t) {
 
 void out_table_free(struct out_table *t) {
     if (t->cells != NULL)
-        for (int i = 0; i < (t->nrows + 1) * t->ncols; i++) rl_free(t->cells[i]);
+        for (int i = 0; i < (t->nrows + 1) * t->ncols; i++)
+            rl_free(t->cells[i]);
     rl_free(t->cells);
     rl_free(t->right);
     memset(t, 0, sizeof(*t));
@@ -272,8 +274,7 @@ int out_format_check(const char *fmt, char *errbuf, size_t errlen) {
         if (*p == '%') {
             if (p[1] == '\0' || strchr("tpoTkKsSh%", p[1]) == NULL) {
                 if (errbuf && errlen)
-                    snprintf(errbuf, errlen, "unknown format directive '%%%c'",
-                             p[1] ? p[1] : ' ');
+                    snprintf(errbuf, errlen, "unknown format directive '%%%c'", p[1] ? p[1] : ' ');
                 return -EINVAL;
             }
             p++;

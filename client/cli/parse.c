@@ -34,8 +34,7 @@ int cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out, char *e
     return 0;
 }
 
-int cli_parse_offset_spec(const char *s, struct cli_offset_spec *out, char *errbuf,
-                          size_t errlen) {
+int cli_parse_offset_spec(const char *s, struct cli_offset_spec *out, char *errbuf, size_t errlen) {
     struct cli_offset_spec r = {0};
     int64_t v = 0;
     if (s == NULL) s = "";
@@ -64,8 +63,7 @@ int cli_parse_offset_spec(const char *s, struct cli_offset_spec *out, char *errb
     return 0;
 }
 
-int64_t cli_offset_resolve(const struct cli_offset_spec *spec, int64_t log_start,
-                           int64_t log_end) {
+int64_t cli_offset_resolve(const struct cli_offset_spec *spec, int64_t log_start, int64_t log_end) {
     int64_t o;
     switch (spec->kind) {
     case CLI_OFFSET_BEGINNING:

@@ -14,12 +14,12 @@
 
 /* Where consume starts (-o). */
 enum cli_offset_kind {
-    CLI_OFFSET_BEGINNING, /* "beginning", "start", "earliest" */
-    CLI_OFFSET_END,       /* "end", "latest" */
-    CLI_OFFSET_ABSOLUTE,  /* "123" */
+    CLI_OFFSET_BEGINNING,      /* "beginning", "start", "earliest" */
+    CLI_OFFSET_END,            /* "end", "latest" */
+    CLI_OFFSET_ABSOLUTE,       /* "123" */
     CLI_OFFSET_FROM_BEGINNING, /* "+N": N records after the log start */
-    CLI_OFFSET_FROM_END,  /* "-N": N records before the log end */
-    CLI_OFFSET_TIMESTAMP, /* "@1700000000000": first record with timestamp >= ms */
+    CLI_OFFSET_FROM_END,       /* "-N": N records before the log end */
+    CLI_OFFSET_TIMESTAMP,      /* "@1700000000000": first record with timestamp >= ms */
 };
 struct cli_offset_spec {
     enum cli_offset_kind kind;

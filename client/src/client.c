@@ -88,8 +88,10 @@ int ringlet_brokers_parse(const char *list, struct ringlet_broker_addr **out, in
         const char *end = strchr(p, ',');
         if (end == NULL) end = p + strlen(p);
         const char *a = p, *b = end;
-        while (a < b && (*a == ' ' || *a == '\t')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
         if (b > a) {
             if (parse_entry(a, (size_t)(b - a), &arr[n]) != 0) {
                 char bad[300];
@@ -142,7 +144,8 @@ int ringlet_client_new(const struct ringlet_conf *conf, struct ringlet_client **
 void ringlet_client_destroy(struct ringlet_client *cl) {
     if (cl == NULL) return;
     ringlet_conn_close(cl->any);
-    for (int i = 0; i < cl->n_nodes; i++) ringlet_conn_close(cl->nodes[i].conn);
+    for (int i = 0; i < cl->n_nodes; i++)
+        ringlet_conn_close(cl->nodes[i].conn);
     rl_free(cl->nodes);
     for (int32_t i = 0; i < cl->n_known; i++) {
         rl_free(cl->known[i].host);
@@ -161,15 +164,15 @@ const struct ringlet_conf *ringlet_client_conf(const struct ringlet_client *cl) 
 
 int ringlet_backoff_ms(const struct ringlet_conf *conf, int attempt) {
     int64_t b = conf->retry_backoff_ms;
-    for (int i = 0; i < attempt && b < 1000; i++) b *= 2;
+    for (int i = 0; i < attempt && b < 1000; i++)
+        b *= 2;
     return (int)RL_MIN(b, 1000);
 }
 
 static void sleep_ms(int ms) {
     if (ms <= 0) return;
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
+    while (nanosleep(&ts, &ts) != 0) {}
 }
 
 /* Opens and negotiates one connection. */
@@ -220,8 +223,8 @@ int ringlet_client_any_conn(struct ringlet_client *cl, struct ringlet_conn **out
     return err;
 }
 
-int ringlet_client_node_conn(struct ringlet_client *cl, int32_t node_id, const char *host,
-                             int port, struct ringlet_conn **out, char *errbuf, size_t errlen) {
+int ringlet_client_node_conn(struct ringlet_client *cl, int32_t node_id, const char *host, int port,
+                             struct ringlet_conn **out, char *errbuf, size_t errlen) {
     struct node_conn *slot = NULL;
     if (node_id >= 0) {
         for (int i = 0; i < cl->n_nodes; i++)

@@ -64,8 +64,7 @@ static int wait_fd(int fd, short events, int64_t deadline) {
 }
 
 static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fd_out) {
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) return -errno;
     int err = 0;
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
@@ -122,7 +121,8 @@ int ringlet_conn_open(const char *host, int port, const char *client_id, int tim
     c->port = port;
     c->client_id = rl_strdup(client_id ? client_id : "ringlet");
     c->next_corr = 1;
-    for (int i = 0; i <= RINGLET_API_KEY_MAX; i++) c->api_min[i] = c->api_max[i] = -1;
+    for (int i = 0; i <= RINGLET_API_KEY_MAX; i++)
+        c->api_min[i] = c->api_max[i] = -1;
     proto_writer_init(&c->wbuf);
     *out = c;
     return 0;
@@ -222,8 +222,8 @@ int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t versio
     uint8_t szb[4];
     err = read_full(c->fd, szb, 4, deadline);
     if (err) goto fail;
-    uint32_t size = ((uint32_t)szb[0] << 24) | ((uint32_t)szb[1] << 16) |
-                    ((uint32_t)szb[2] << 8) | szb[3];
+    uint32_t size =
+        ((uint32_t)szb[0] << 24) | ((uint32_t)szb[1] << 16) | ((uint32_t)szb[2] << 8) | szb[3];
     if (size < 4 || size > RINGLET_MAX_FRAME) {
         err = size < 4 ? -EBADMSG : -EMSGSIZE;
         goto fail;
@@ -240,8 +240,8 @@ int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t versio
     err = proto_response_header_decode(&r, proto_response_header_version(api_key, version),
                                        &got_corr);
     if (err == 0 && got_corr != corr) {
-        rl_warn("client", "%s:%d answered correlation id %d, expected %d; reconnecting",
-                c->host, c->port, got_corr, corr);
+        rl_warn("client", "%s:%d answered correlation id %d, expected %d; reconnecting", c->host,
+                c->port, got_corr, corr);
         err = -EBADMSG;
     }
     if (err) {
@@ -282,7 +282,16 @@ static int decode_apiversions(struct proto_reader *r, int16_t version, int16_t *
     int16_t ec = proto_read_i16(r);
     if (ec == PROTO_ERR_UNSUPPORTED_VERSION) version = 0;
     bool flex = version >= 3;
+    struct proto_reader start = *r;
     int32_t n = proto_read_array_len(r, flex, flex ? 7 : 6);
+    if (r->err && ec == PROTO_ERR_UNSUPPORTED_VERSION && !start.err) {
+        /* Some brokers (librdkafka's mock) answer an unsupported version in a layout that is
+         * neither v0 nor the request's: the error code is enough to fall back to v0. */
+        *error = ec;
+        *ranges = rl_calloc(1, sizeof(**ranges));
+        *n_ranges = 0;
+        return 0;
+    }
     if (r->err) return -EBADMSG;
     if (n < 0) n = 0;
     struct api_range *a = rl_calloc((size_t)n + 1, sizeof(*a));
@@ -294,7 +303,9 @@ static int decode_apiversions(struct proto_reader *r, int16_t version, int16_t *
     }
     /* ThrottleTimeMs (v1+) and the trailing tags are not needed; an error-35 body may stop
      * right after the array, so they are not required either. */
-    if (r->err) {
+    if (r->err && ec == PROTO_ERR_UNSUPPORTED_VERSION) {
+        n = 0; /* unreadable ranges: the caller falls back to v0 */
+    } else if (r->err) {
         rl_free(a);
         return -EBADMSG;
     }
@@ -335,7 +346,8 @@ int ringlet_conn_negotiate(struct ringlet_conn *c, int timeout_ms, int16_t *kafk
             if (kafka_err) *kafka_err = ec;
             return -EPROTO;
         }
-        for (int i = 0; i <= RINGLET_API_KEY_MAX; i++) c->api_min[i] = c->api_max[i] = -1;
+        for (int i = 0; i <= RINGLET_API_KEY_MAX; i++)
+            c->api_min[i] = c->api_max[i] = -1;
         for (int32_t i = 0; i < n; i++) {
             if (ranges[i].key < 0 || ranges[i].key > RINGLET_API_KEY_MAX) continue;
             if (ranges[i].min < 0 || ranges[i].max < ranges[i].min) continue;
@@ -350,8 +362,7 @@ int ringlet_conn_negotiate(struct ringlet_conn *c, int timeout_ms, int16_t *kafk
     return -EPROTO;
 }
 
-bool ringlet_conn_api_range(const struct ringlet_conn *c, int16_t key, int16_t *min,
-                            int16_t *max) {
+bool ringlet_conn_api_range(const struct ringlet_conn *c, int16_t key, int16_t *min, int16_t *max) {
     if (key < 0 || key > RINGLET_API_KEY_MAX || c->api_max[key] < 0) return false;
     *min = c->api_min[key];
     *max = c->api_max[key];

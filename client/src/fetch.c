@@ -55,12 +55,12 @@ int ringlet_fetch(struct ringlet_client *cl, int32_t leader, const char *topic,
     if (err) {
         if (errbuf && errlen)
             snprintf(errbuf, errlen, "Fetch from broker %d: %s", leader,
-                     err == -ENOTSUP ? "no common Fetch version (need 4..12)"
-                                     : rl_strerror(err));
+                     err == -ENOTSUP ? "no common Fetch version (need 4..12)" : rl_strerror(err));
         return err;
     }
     if (resp.ErrorCode != 0) {
-        for (int i = 0; i < n; i++) out[i].error = resp.ErrorCode;
+        for (int i = 0; i < n; i++)
+            out[i].error = resp.ErrorCode;
         return 0;
     }
     for (int32_t t = 0; t < resp.n_Responses; t++) {
@@ -81,8 +81,8 @@ int ringlet_fetch(struct ringlet_client *cl, int32_t leader, const char *topic,
 }
 
 int ringlet_records_walk(const uint8_t *buf, size_t len, const char *topic, int32_t partition,
-                         int64_t min_offset, struct proto_arena *a, ringlet_msg_fn fn,
-                         void *opaque, int64_t *next_offset) {
+                         int64_t min_offset, struct proto_arena *a, ringlet_msg_fn fn, void *opaque,
+                         int64_t *next_offset) {
     size_t pos = 0;
     int delivered = 0;
     int64_t next = min_offset;

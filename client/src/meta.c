@@ -40,8 +40,7 @@ int ringlet_call(struct ringlet_conn *c, int16_t key, int16_t cmin, int16_t cmax
 
 static void sleep_ms(int ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
+    while (nanosleep(&ts, &ts) != 0) {}
 }
 
 static int cmp_topic(const void *a, const void *b) {
@@ -284,8 +283,10 @@ int ringlet_list_offsets(struct ringlet_client *cl, const struct ringlet_topic_m
         struct ListOffsetsResponse resp;
         struct ringlet_resp frame = {0};
         int16_t v = 0;
+        /* v3 at most: leader epochs (v4+) are not used here, and librdkafka's mock cluster
+         * encodes v4+ answers with 4 extra bytes per partition. */
         if (err == 0)
-            err = ringlet_call(c, PROTO_API_KEY_LIST_OFFSETS, 0, 7, ringlet_enc_ListOffsetsRequest,
+            err = ringlet_call(c, PROTO_API_KEY_LIST_OFFSETS, 0, 3, ringlet_enc_ListOffsetsRequest,
                                &req, ringlet_dec_ListOffsetsResponse, &resp, &a, &frame,
                                cl->conf.request_timeout_ms, &v);
         for (int k = i; k < n; k++) {
@@ -313,8 +314,7 @@ int ringlet_list_offsets(struct ringlet_client *cl, const struct ringlet_topic_m
         if (err) {
             result = err;
             if (errbuf && errlen && err != -ENOENT)
-                snprintf(errbuf, errlen, "ListOffsets to broker %d: %s", leader,
-                         rl_strerror(err));
+                snprintf(errbuf, errlen, "ListOffsets to broker %d: %s", leader, rl_strerror(err));
         }
         ringlet_resp_free(&frame);
         proto_arena_destroy(&a);
@@ -350,8 +350,7 @@ int ringlet_coordinator_conn(struct ringlet_client *cl, const char *group,
                            cl->conf.request_timeout_ms, &v);
         if (err) {
             proto_arena_destroy(&a);
-            if (errbuf && errlen)
-                snprintf(errbuf, errlen, "FindCoordinator: %s", rl_strerror(err));
+            if (errbuf && errlen) snprintf(errbuf, errlen, "FindCoordinator: %s", rl_strerror(err));
             if (err == -ENOTSUP || err == -EBADMSG) return err;
             continue;
         }

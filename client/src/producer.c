@@ -74,8 +74,7 @@ void ringlet_producer_conf_init(struct ringlet_producer_conf *pc) {
 
 static void sleep_ms(int ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
+    while (nanosleep(&ts, &ts) != 0) {}
 }
 
 static uint32_t rng_next(struct ringlet_producer *p) {
@@ -102,10 +101,10 @@ static int init_producer_id(struct ringlet_producer *p, char *errbuf, size_t err
         proto_arena_init(&a);
         struct InitProducerIdResponse resp;
         struct ringlet_resp frame = {0};
-        err = ringlet_call(c, PROTO_API_KEY_INIT_PRODUCER_ID, 0, 4,
-                           ringlet_enc_InitProducerIdRequest, &req,
-                           ringlet_dec_InitProducerIdResponse, &resp, &a, &frame,
-                           p->cl->conf.request_timeout_ms, NULL);
+        err =
+            ringlet_call(c, PROTO_API_KEY_INIT_PRODUCER_ID, 0, 4, ringlet_enc_InitProducerIdRequest,
+                         &req, ringlet_dec_InitProducerIdResponse, &resp, &a, &frame,
+                         p->cl->conf.request_timeout_ms, NULL);
         int16_t ec = err ? 0 : resp.ErrorCode;
         if (err == 0 && ec == 0) {
             p->producer_id = resp.ProducerId;
@@ -195,8 +194,8 @@ static int topic_refresh(struct ringlet_producer *p, struct ptopic *t) {
         if (attempt) sleep_ms(ringlet_backoff_ms(&p->cl->conf, attempt - 1));
         struct ringlet_metadata *md = NULL;
         const char *name = t->name;
-        err = ringlet_metadata_get(p->cl, &name, 1, true, &md, p->last_error,
-                                   sizeof(p->last_error));
+        err =
+            ringlet_metadata_get(p->cl, &name, 1, true, &md, p->last_error, sizeof(p->last_error));
         if (err) return err;
         const struct ringlet_topic_md *tm = ringlet_metadata_topic(md, name);
         int16_t ec = tm ? tm->error : PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -214,7 +213,8 @@ static int topic_refresh(struct ringlet_producer *p, struct ptopic *t) {
                 }
                 t->n_partitions = n;
             }
-            for (int32_t i = 0; i < t->n_partitions; i++) t->leaders[i] = -1;
+            for (int32_t i = 0; i < t->n_partitions; i++)
+                t->leaders[i] = -1;
             for (int32_t i = 0; i < tm->n_partitions; i++)
                 t->leaders[tm->partitions[i].partition] = tm->partitions[i].leader;
             ringlet_metadata_free(md);
@@ -430,8 +430,8 @@ static int drain(struct ringlet_producer *p, bool force) {
                 if (leader < 0) {
                     if (rl_mono_ms() >= s[i].deadline_ms) {
                         struct ptopic *t = &p->topics[s[i].topic];
-                        report(p, t->name, s[i].partition, -1,
-                               PROTO_ERR_LEADER_NOT_AVAILABLE, 0, s[i].opaques, s[i].count);
+                        report(p, t->name, s[i].partition, -1, PROTO_ERR_LEADER_NOT_AVAILABLE, 0,
+                               s[i].opaques, s[i].count);
                         reported += s[i].count;
                         s[i].done = true;
                     }
@@ -462,7 +462,8 @@ static int drain(struct ringlet_producer *p, bool force) {
             if (!s[i].done) again = true;
         if (!again) break;
         /* Retriable failures: new leaders, then back off. */
-        for (int ti = 0; ti < p->n_topics; ti++) topic_refresh(p, &p->topics[ti]);
+        for (int ti = 0; ti < p->n_topics; ti++)
+            topic_refresh(p, &p->topics[ti]);
         sleep_ms(ringlet_backoff_ms(&p->cl->conf, round));
     }
     for (int i = 0; i < n; i++) {
@@ -481,8 +482,8 @@ int ringlet_producer_send(struct ringlet_producer *p, const char *topic, int32_t
     int err = topic_get(p, topic, &t);
     if (err) return err;
     if (partition >= t->n_partitions || partition < -1) {
-        snprintf(p->last_error, sizeof(p->last_error), "topic %s has %d partitions, not %d",
-                 topic, t->n_partitions, partition + 1);
+        snprintf(p->last_error, sizeof(p->last_error), "topic %s has %d partitions, not %d", topic,
+                 t->n_partitions, partition + 1);
         return -EINVAL;
     }
     bool unkeyed = partition < 0 && (key == NULL || key_len < 0);
@@ -494,11 +495,11 @@ int ringlet_producer_send(struct ringlet_producer *p, const char *topic, int32_t
             partition = t->sticky;
         }
     }
-    size_t rec_bytes = (size_t)(key_len > 0 ? key_len : 0) +
-                       (size_t)(value_len > 0 ? value_len : 0) + 24;
+    size_t rec_bytes =
+        (size_t)(key_len > 0 ? key_len : 0) + (size_t)(value_len > 0 ? value_len : 0) + 24;
     for (int32_t i = 0; i < n_headers; i++)
-        rec_bytes += (size_t)RL_MAX(headers[i].key.len, 0) +
-                     (size_t)RL_MAX(headers[i].value.len, 0) + 4;
+        rec_bytes +=
+            (size_t)RL_MAX(headers[i].key.len, 0) + (size_t)RL_MAX(headers[i].value.len, 0) + 4;
     if (rec_bytes > 64u * 1024 * 1024) {
         snprintf(p->last_error, sizeof(p->last_error), "record of %zu bytes is too large",
                  rec_bytes);
@@ -507,9 +508,9 @@ int ringlet_producer_send(struct ringlet_producer *p, const char *topic, int32_t
     struct pbatch *b = &t->batches[partition];
     /* A record that would overflow a non-empty batch closes it first. */
     if (b->open && b->bytes + rec_bytes > (size_t)p->conf.batch_size) {
-        drain(p, false); /* sends every full or lingered batch, this one included */
+        drain(p, false);            /* sends every full or lingered batch, this one included */
         b = &t->batches[partition]; /* a metadata refresh may have moved the array */
-        if (b->open) {                /* not selected (not full by bytes yet): force it */
+        if (b->open) {              /* not selected (not full by bytes yet): force it */
             b->created_ms = INT64_MIN / 2;
             drain(p, false);
         }

@@ -98,7 +98,7 @@ static int find_seg(const struct storage_log *log, int64_t offset) {
     return found;
 }
 
-/* ---- completions ------------------------------------------------------------------------------ */
+/* ---- completions ----------------------------------------------------------------------------- */
 
 static void op_finish(struct storage_log *log, struct storage_op *op, int err) {
     storage_append_cb cb = op->cb;
@@ -113,9 +113,10 @@ static void log_fail(struct storage_log *log, int err, int64_t recover_offset) {
     if (!log->err) {
         log->err = err;
         log->recover_offset = recover_offset;
-        rl_error(STORAGE_MOD, "%s: %s; partition stops accepting writes until the next append "
-                 "succeeds after cutting back to offset %lld", log->dir, rl_strerror(err),
-                 (long long)recover_offset);
+        rl_error(STORAGE_MOD,
+                 "%s: %s; partition stops accepting writes until the next append "
+                 "succeeds after cutting back to offset %lld",
+                 log->dir, rl_strerror(err), (long long)recover_offset);
     } else if (recover_offset < log->recover_offset) {
         log->recover_offset = recover_offset;
     }
@@ -182,8 +183,8 @@ static void flush_done(struct storage_log *log) {
 static void log_maybe_flush(struct storage_log *log) {
     struct storage_engine *e = log->engine;
     if (log->flush_inflight || log->err) return;
-    bool need = log->flush_requested ||
-                (log->waiters_head && e->policy == STORAGE_FLUSH_GROUP_COMMIT);
+    bool need =
+        log->flush_requested || (log->waiters_head && e->policy == STORAGE_FLUSH_GROUP_COMMIT);
     if (!need) return;
     log->flush_requested = false;
     log->flush_target = log->end_offset;
@@ -289,15 +290,17 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
         log->inflight--;
         op->completed = true;
         op->res = res < 0 ? res : 0;
+        seg_finish_seal(log, s); /* before callbacks run: they may delete records (and s) */
         log_advance(log);
-        seg_finish_seal(log, s);
         break;
     case STORAGE_OP_ZERO:
         s->inflight--;
         log->inflight--;
         if (res < 0) {
-            rl_warn(STORAGE_MOD, "%s: pre-writing zeros failed (%s); segment %lld continues "
-                    "without", log->dir, rl_strerror(res), (long long)s->base_offset);
+            rl_warn(STORAGE_MOD,
+                    "%s: pre-writing zeros failed (%s); segment %lld continues "
+                    "without",
+                    log->dir, rl_strerror(res), (long long)s->base_offset);
             s->zeroed_end = INT64_MAX / 2;
         }
         s->zero_lo = s->zero_hi = 0;
@@ -321,7 +324,7 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
     }
 }
 
-/* ---- roll / seal ------------------------------------------------------------------------------ */
+/* ---- roll / seal ----------------------------------------------------------------------------- */
 
 static void seg_finish_seal(struct storage_log *log, struct storage_segment *s) {
     if (!s->sealed || s->truncated || s->inflight) return;
@@ -360,7 +363,8 @@ static int log_cut(struct storage_log *log, int64_t offset) {
     struct storage_engine *e = log->engine;
     if (offset > log->end_offset) offset = log->end_offset;
     int k = find_seg(log, offset);
-    while (log->n_segs > k + 1) seg_remove(log, log->n_segs - 1);
+    while (log->n_segs > k + 1)
+        seg_remove(log, log->n_segs - 1);
     struct storage_segment *s = log->segs[k];
     int64_t pos = 0, new_next = offset;
     if (offset < s->base_offset) { /* below the first segment: start over at offset */
@@ -508,8 +512,10 @@ static int open_clean(struct storage_log *log) {
     if (rc < 0) return rc;
     s->bytes_since_index = sc.pos - from;
     if (sc.pos < s->size) {
-        rl_warn(STORAGE_MOD, "%s: %lld bytes after the last valid batch of segment %lld; cutting "
-                "them", log->dir, (long long)(s->size - sc.pos), (long long)s->base_offset);
+        rl_warn(STORAGE_MOD,
+                "%s: %lld bytes after the last valid batch of segment %lld; cutting "
+                "them",
+                log->dir, (long long)(s->size - sc.pos), (long long)s->base_offset);
         if (ftruncate(s->fd, sc.pos) < 0) return -errno;
         s->size = s->end = s->zeroed_end = sc.pos;
         storage__seg_index_cut(s, sc.pos, next);
@@ -531,9 +537,10 @@ static int recover(struct storage_log *log, int64_t rp) {
     int rc = storage__seg_fd(log, s);
     if (rc < 0) return rc;
     if (rp > s->base_offset && storage__seg_index_read_raw(log, s) == 0) {
-        /* the last entry wholly below the recovery point was synced before the checkpoint */
+        /* start at the last indexed batch below the recovery point, if the .log confirms it */
         int j = s->n_idx - 1;
-        while (j >= 0 && s->base_offset + s->idx[j].rel_offset >= rp) j--;
+        while (j >= 0 && s->base_offset + s->idx[j].rel_offset >= rp)
+            j--;
         uint8_t hdr[PROTO_BATCH_HEADER_SIZE];
         struct proto_batch_header h;
         if (j >= 0 && s->idx[j].pos < s->size &&
@@ -561,17 +568,19 @@ static int recover(struct storage_log *log, int64_t rp) {
         }
         s->bytes_since_index = 0;
         if (i > k && s->base_offset != expect) {
-            rl_warn(STORAGE_MOD, "%s: segment %lld does not continue offset %lld; dropping it and "
-                    "the %d after it", log->dir, (long long)s->base_offset, (long long)expect,
-                    log->n_segs - i - 1);
-            while (log->n_segs > i) seg_remove(log, log->n_segs - 1);
+            rl_warn(STORAGE_MOD,
+                    "%s: segment %lld does not continue offset %lld; dropping it and "
+                    "the %d after it",
+                    log->dir, (long long)s->base_offset, (long long)expect, log->n_segs - i - 1);
+            while (log->n_segs > i)
+                seg_remove(log, log->n_segs - 1);
             break;
         }
         rc = storage__seg_fd(log, s);
         if (rc < 0) return rc;
         struct storage_scan sc;
-        storage__scan_init(&sc, &e->scratch, &e->scratch_cap, i == k ? start_pos : 0, s->size,
-                           true, false);
+        storage__scan_init(&sc, &e->scratch, &e->scratch_cap, i == k ? start_pos : 0, s->size, true,
+                           false);
         int64_t good = sc.pos;
         while ((rc = storage__scan_next(&sc, s->fd)) > 0) {
             if (sc.h.BaseOffset != expect) {
@@ -579,17 +588,19 @@ static int recover(struct storage_log *log, int64_t rp) {
                 break;
             }
             storage__seg_index_note(s, log->cfg.index_interval_bytes, sc.batch_pos,
-                                    (int64_t)sc.batch_len,
-                                    sc.h.BaseOffset + sc.h.LastOffsetDelta, sc.h.MaxTimestamp);
+                                    (int64_t)sc.batch_len, sc.h.BaseOffset + sc.h.LastOffsetDelta,
+                                    sc.h.MaxTimestamp);
             expect = sc.h.BaseOffset + sc.h.LastOffsetDelta + 1;
             good = sc.pos;
         }
         if (rc < 0) return rc;
         scanned += good - (i == k ? start_pos : 0);
         if (good < s->size) {
-            rl_warn(STORAGE_MOD, "%s: segment %lld: %lld bytes after offset %lld are not valid "
-                    "batches (torn write, zeros or corruption); cutting them", log->dir,
-                    (long long)s->base_offset, (long long)(s->size - good), (long long)expect);
+            rl_warn(STORAGE_MOD,
+                    "%s: segment %lld: %lld bytes after offset %lld are not valid "
+                    "batches (torn write, zeros or corruption); cutting them",
+                    log->dir, (long long)s->base_offset, (long long)(s->size - good),
+                    (long long)expect);
             if (ftruncate(s->fd, good) < 0) return -errno;
         }
         s->size = s->end = s->zeroed_end = good;
@@ -614,7 +625,8 @@ static int recover(struct storage_log *log, int64_t rp) {
 }
 
 static void log_free(struct storage_log *log) {
-    for (int i = 0; i < log->n_segs; i++) storage__seg_free(log->segs[i]);
+    for (int i = 0; i < log->n_segs; i++)
+        storage__seg_free(log->segs[i]);
     rl_free(log->segs);
     if (log->dirfd >= 0) close(log->dirfd);
     rl_free(log->dir);
@@ -707,21 +719,25 @@ void storage_log_set_config(struct storage_log *log, const struct storage_log_co
 }
 
 void storage__log_drain(struct storage_log *log) {
-    while (log->inflight > 0) storage_engine_wait(log->engine, 100);
+    while (log->inflight > 0)
+        storage_engine_wait(log->engine, 100);
 }
 
-void storage__log_sync_indexes(struct storage_log *log) {
+void storage__log_sync_indexes(struct storage_log *log, bool sync) {
     for (int i = log->n_segs - 1; i >= 0; i--) {
         struct storage_segment *s = log->segs[i];
         if (!s->idx_loaded) continue;
         bool pending = s->idx_dirty || s->n_idx_flushed < s->n_idx || s->n_tidx_flushed < s->n_tidx;
         if (!pending && s->sealed && s->finalized) break;
-        if (pending || i == log->n_segs - 1) storage__seg_index_write(log, s, false, true);
+        if (pending || (sync && i == log->n_segs - 1))
+            storage__seg_index_write(log, s, false, sync);
     }
 }
 
 int64_t storage__log_recovery_point(struct storage_log *log) {
-    storage__log_sync_indexes(log);
+    /* Index entries reach the files but are not fsynced: recovery checks the entry it starts
+     * from against the .log (a lost entry only makes it scan from further back). */
+    storage__log_sync_indexes(log, false);
     int64_t rp = log->durable_offset;
     for (int i = 0; i + 1 < log->n_segs; i++)
         if (!log->segs[i]->finalized) {
@@ -759,7 +775,7 @@ void storage_log_close(struct storage_log *log) {
         s->dirty = false;
         s->finalized = s->truncated = true;
     }
-    storage__log_sync_indexes(log);
+    storage__log_sync_indexes(log, true);
     if (ok) log->durable_offset = log->end_offset;
     /* a log closed in a failed state leaves no clean promise behind */
     storage__ckpt_note(e, log->topic, log->partition, ok ? log->end_offset : log->durable_offset,
@@ -895,7 +911,8 @@ int64_t storage_log_high_watermark(const struct storage_log *log) {
 }
 int64_t storage_log_size_bytes(const struct storage_log *log) {
     int64_t n = 0;
-    for (int i = 0; i < log->n_segs; i++) n += log->segs[i]->end;
+    for (int i = 0; i < log->n_segs; i++)
+        n += log->segs[i]->end;
     return n;
 }
 int storage_log_segment_count(const struct storage_log *log) {
@@ -959,8 +976,8 @@ int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, si
     if ((size_t)sl.len > cap) return -ENOBUFS;
     size_t got = 0;
     while (got < (size_t)sl.len) {
-        ssize_t n = pread(sl.fd, (uint8_t *)buf + got, (size_t)sl.len - got,
-                          sl.file_pos + (int64_t)got);
+        ssize_t n =
+            pread(sl.fd, (uint8_t *)buf + got, (size_t)sl.len - got, sl.file_pos + (int64_t)got);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return -errno;
         if (n == 0) return -EIO;
@@ -1092,7 +1109,8 @@ void storage__log_tick(struct storage_log *log, int64_t now_ms) {
             int64_t t = s0->max_ts >= 0 ? s0->max_ts : s0->created_ms;
             del = now_ms - t > log->cfg.retention_ms;
         }
-        if (!del && log->cfg.retention_bytes >= 0) del = total - s0->end >= log->cfg.retention_bytes;
+        if (!del && log->cfg.retention_bytes >= 0)
+            del = total - s0->end >= log->cfg.retention_bytes;
         if (!del) break;
         total -= s0->end;
         rl_info(STORAGE_MOD, "%s: deleting segment %lld (retention)", log->dir,

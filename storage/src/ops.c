@@ -112,7 +112,8 @@ struct storage_op *storage__op_get(struct storage_engine *e) {
     if (!e->free_ops) {
         enum { CHUNK = 256 };
         struct storage_op *chunk = rl_calloc(CHUNK, sizeof(*chunk));
-        e->op_chunks = rl_realloc(e->op_chunks, sizeof(*e->op_chunks) * (size_t)(e->n_op_chunks + 1));
+        e->op_chunks =
+            rl_realloc(e->op_chunks, sizeof(*e->op_chunks) * (size_t)(e->n_op_chunks + 1));
         e->op_chunks[e->n_op_chunks++] = chunk;
         for (int i = CHUNK - 1; i >= 0; i--) {
             chunk[i].next = e->free_ops;

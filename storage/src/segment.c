@@ -62,7 +62,8 @@ int storage__seg_create(struct storage_log *log, int64_t base, struct storage_se
         fds[i] = openat(log->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fds[i] < 0) {
             int rc = -errno;
-            for (int j = 0; j < i; j++) close(fds[j]);
+            for (int j = 0; j < i; j++)
+                close(fds[j]);
             return rc;
         }
     }
@@ -107,8 +108,8 @@ static void tidx_push(struct storage_segment *s, int64_t ts, uint32_t rel) {
     s->tidx[s->n_tidx++] = (struct storage_time_entry){ts, rel};
 }
 
-void storage__seg_index_note(struct storage_segment *s, int32_t interval, int64_t pos,
-                             int64_t size, int64_t last_offset, int64_t max_ts) {
+void storage__seg_index_note(struct storage_segment *s, int32_t interval, int64_t pos, int64_t size,
+                             int64_t last_offset, int64_t max_ts) {
     if (max_ts > s->max_ts) {
         s->max_ts = max_ts;
         s->max_ts_offset = last_offset;
@@ -141,7 +142,8 @@ static int scan_fill(struct storage_scan *sc, int fd, int64_t pos, size_t need, 
     if (want < need) want = need;
     if (want > *sc->capp) {
         size_t cap = *sc->capp;
-        while (cap < want) cap *= 2;
+        while (cap < want)
+            cap *= 2;
         rl_free(*sc->bufp);
         *sc->bufp = rl_malloc(cap);
         *sc->capp = cap;
@@ -439,7 +441,8 @@ int64_t storage__seg_time_lookup(const struct storage_segment *s, int64_t ts, in
             hi = mid - 1;
         }
     }
-    while (found >= 0 && s->base_offset + s->tidx[found].rel_offset >= below) found--;
+    while (found >= 0 && s->base_offset + s->tidx[found].rel_offset >= below)
+        found--;
     return found < 0 ? -1 : s->base_offset + s->tidx[found].rel_offset;
 }
 

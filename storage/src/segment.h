@@ -41,8 +41,8 @@ int storage__seg_fd(struct storage_log *log, struct storage_segment *s);
 void storage__seg_unlink(struct storage_log *log, struct storage_segment *s);
 
 /* Index bookkeeping for one batch of `size` bytes at `pos` (append, recovery and rebuild). */
-void storage__seg_index_note(struct storage_segment *s, int32_t interval, int64_t pos,
-                             int64_t size, int64_t last_offset, int64_t max_ts);
+void storage__seg_index_note(struct storage_segment *s, int32_t interval, int64_t pos, int64_t size,
+                             int64_t last_offset, int64_t max_ts);
 /* Adds the final time index entry of a sealed segment (its max timestamp). */
 void storage__seg_seal_timeindex(struct storage_segment *s);
 /* Writes the index files: only new entries, or everything (full), optionally fdatasync'd. */

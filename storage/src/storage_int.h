@@ -84,8 +84,8 @@ struct storage_segment {
     int fd;              /* .log, -1 until opened */
     int64_t size;
     int64_t end;
-    int64_t zeroed_end;           /* zeros submitted up to here */
-    int64_t zero_lo, zero_hi;     /* range of the zero write in flight (lo == hi: none) */
+    int64_t zeroed_end;       /* zeros submitted up to here */
+    int64_t zero_lo, zero_hi; /* range of the zero write in flight (lo == hi: none) */
     int64_t bytes_since_index;
     int64_t created_ms;
     int64_t max_ts;        /* -1 if none */
@@ -109,7 +109,7 @@ struct storage_log {
     struct storage_log *prev, *next; /* engine's open logs */
     char *topic;
     int32_t partition;
-    char *dir;  /* <data_dir>/<topic>-<partition> */
+    char *dir; /* <data_dir>/<topic>-<partition> */
     int dirfd;
     struct storage_log_config cfg;
 
@@ -135,7 +135,7 @@ struct storage_log {
     struct storage_op *held_head, *held_tail;
     int inflight; /* every op of this log in flight */
 
-    int err;               /* 0, or -errno: failed, not accepting writes */
+    int err;                /* 0, or -errno: failed, not accepting writes */
     int64_t recover_offset; /* where to cut back to before accepting writes again */
     int64_t ckpt_recovery;  /* last recovery point written */
     int64_t ckpt_start;     /* last log start offset written */
@@ -185,9 +185,12 @@ void storage__op_put(struct storage_engine *e, struct storage_op *op);
 void storage__op_complete(struct storage_engine *e, struct storage_op *op, int res);
 /* Writes both checkpoint files now (close, tick). */
 int storage__checkpoints_write(struct storage_engine *e);
-/* Flushes logs' index files and computes their recovery points. */
+/* Writes a log's new index entries to its files and returns the offset below which recovery
+ * need not look: the durable offset, or the base of the oldest sealed segment whose final cut
+ * is not yet synced. */
 int64_t storage__log_recovery_point(struct storage_log *log);
-void storage__log_sync_indexes(struct storage_log *log);
+/* Writes pending index entries (sync: and fdatasyncs the files, as at close). */
+void storage__log_sync_indexes(struct storage_log *log, bool sync);
 void storage__log_tick(struct storage_log *log, int64_t now_ms);
 /* Runs completions until the log has nothing in flight. */
 void storage__log_drain(struct storage_log *log);

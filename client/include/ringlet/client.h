@@ -32,12 +32,12 @@ const char *ringlet_version(void);
 #define RINGLET_DEFAULT_BROKERS "127.0.0.1:9092"
 
 struct ringlet_conf {
-    const char *brokers;       /* "host:port,host:port" ([v6addr]:port allowed); not owned */
-    const char *client_id;     /* sent in every request header; not owned */
-    int connect_timeout_ms;    /* per TCP connect attempt */
-    int request_timeout_ms;    /* per request/response round trip */
-    int retries;               /* extra attempts on network or retriable Kafka errors */
-    int retry_backoff_ms;      /* first backoff; doubles per attempt, capped at 1000 ms */
+    const char *brokers;    /* "host:port,host:port" ([v6addr]:port allowed); not owned */
+    const char *client_id;  /* sent in every request header; not owned */
+    int connect_timeout_ms; /* per TCP connect attempt */
+    int request_timeout_ms; /* per request/response round trip */
+    int retries;            /* extra attempts on network or retriable Kafka errors */
+    int retry_backoff_ms;   /* first backoff; doubles per attempt, capped at 1000 ms */
 };
 /* Defaults: brokers from ringlet_brokers_pick(NULL), client_id "ringlet", connect 5000 ms,
  * request 30000 ms, 3 retries, 100 ms backoff. */
@@ -82,8 +82,8 @@ struct ringlet_resp {
 };
 void ringlet_resp_free(struct ringlet_resp *resp);
 
-#define RINGLET_MAX_FRAME (100 * 1024 * 1024) /* bigger responses are refused (-EMSGSIZE) */
-#define RINGLET_API_KEY_MAX 127               /* API keys tracked by negotiation */
+#define RINGLET_MAX_FRAME   (100 * 1024 * 1024) /* bigger responses are refused (-EMSGSIZE) */
+#define RINGLET_API_KEY_MAX 127                 /* API keys tracked by negotiation */
 
 /* Opens a TCP connection (timeout_ms for the whole attempt, all addresses of host tried in
  * turn). client_id is copied. Does not negotiate. Returns 0, -ETIMEDOUT, -ECONNREFUSED, -ENOENT
@@ -131,8 +131,8 @@ const struct ringlet_conf *ringlet_client_conf(const struct ringlet_client *cl);
 int ringlet_client_any_conn(struct ringlet_client *cl, struct ringlet_conn **out, char *errbuf,
                             size_t errlen);
 /* A negotiated connection to a known broker address (node id >= 0 caches it by id). */
-int ringlet_client_node_conn(struct ringlet_client *cl, int32_t node_id, const char *host,
-                             int port, struct ringlet_conn **out, char *errbuf, size_t errlen);
+int ringlet_client_node_conn(struct ringlet_client *cl, int32_t node_id, const char *host, int port,
+                             struct ringlet_conn **out, char *errbuf, size_t errlen);
 
 /* Kafka errors a client should retry after a backoff (and usually a metadata refresh). */
 bool ringlet_error_retriable(int16_t code);
@@ -140,7 +140,6 @@ bool ringlet_error_retriable(int16_t code);
 bool ringlet_error_coordinator(int16_t code);
 /* Backoff before attempt n (0-based): retry_backoff_ms * 2^n, capped at 1000 ms. */
 int ringlet_backoff_ms(const struct ringlet_conf *conf, int attempt);
-
 
 /* ---- 5. requests through the generated codec ------------------------------------------------ */
 /* Decodes a response body at version v (the codec's proto_M_decode has this shape). */
@@ -235,7 +234,6 @@ int ringlet_list_offsets(struct ringlet_client *cl, const struct ringlet_topic_m
 int ringlet_coordinator_conn(struct ringlet_client *cl, const char *group,
                              struct ringlet_conn **out, char *errbuf, size_t errlen);
 
-
 /* ---- 9. fetching and reading records --------------------------------------------------------- */
 struct ringlet_fetch_part {
     int32_t partition;
@@ -273,9 +271,8 @@ typedef int (*ringlet_msg_fn)(void *opaque, const struct ringlet_msg *m);
  * after the last record delivered or skipped (min_offset if none). Returns the number of records
  * delivered, or -EBADMSG for a corrupt batch (records before it were delivered). */
 int ringlet_records_walk(const uint8_t *buf, size_t len, const char *topic, int32_t partition,
-                         int64_t min_offset, struct proto_arena *a, ringlet_msg_fn fn,
-                         void *opaque, int64_t *next_offset);
-
+                         int64_t min_offset, struct proto_arena *a, ringlet_msg_fn fn, void *opaque,
+                         int64_t *next_offset);
 
 /* ---- 10. producer -----------------------------------------------------------------------------
  * Single-threaded: records are batched per partition in the caller's thread, and batches are
@@ -327,5 +324,98 @@ const char *ringlet_producer_last_error(const struct ringlet_producer *p);
 int64_t ringlet_producer_id(const struct ringlet_producer *p);
 /* Frees everything; records still queued are reported as failed (-ECANCELED). */
 void ringlet_producer_destroy(struct ringlet_producer *p);
+
+/* ---- 11. consumer groups: the consumer protocol and assignors ----------------------------- */
+struct ringlet_tp {
+    char *topic;
+    int32_t partition;
+};
+struct ringlet_assign_member {
+    const char *member_id;
+    char **topics; /* subscription */
+    int n_topics;
+    struct ringlet_tp *assigned; /* out: heap array, topic strings heap (ringlet_tps_free) */
+    int n_assigned;
+};
+struct ringlet_assign_topic {
+    const char *name;
+    int32_t partitions;
+};
+/* Computes an assignment with "range" (per topic, consecutive partition ranges to members
+ * sorted by id, the first P % M members one extra) or "roundrobin" (all topic-partitions
+ * sorted, dealt to members sorted by id, skipping members not subscribed to the topic), as
+ * the Java client's assignors do. Returns 0 or -EINVAL for an unknown assignor. */
+int ringlet_assign(const char *assignor, struct ringlet_assign_member *members, int n_members,
+                   const struct ringlet_assign_topic *topics, int n_topics);
+void ringlet_tps_free(struct ringlet_tp *tps, int n);
+
+/* ConsumerProtocolSubscription / ConsumerProtocolAssignment, version 0 (what every broker and
+ * client understands; later versions' extra fields are skipped when decoding). Decoders return
+ * 0 or -EBADMSG and allocate heap results. */
+void ringlet_subscription_encode(struct proto_writer *w, const char *const *topics, int n);
+int ringlet_subscription_decode(const uint8_t *p, int32_t len, char ***topics, int *n);
+void ringlet_assignment_encode(struct proto_writer *w, const struct ringlet_tp *tps, int n);
+int ringlet_assignment_decode(const uint8_t *p, int32_t len, struct ringlet_tp **tps, int *n);
+
+
+/* ---- 12. consumer -----------------------------------------------------------------------------
+ * Single-threaded, one topic per consumer. Manual assignment (ringlet_consumer_assign) or group
+ * membership (ringlet_consumer_subscribe: classic protocol, JoinGroup/SyncGroup/Heartbeat, range
+ * and roundrobin assignors, auto-commit). Each poll does one Fetch round (one request per
+ * leader) and handles heartbeats, rebalances and auto-commits in between. */
+enum ringlet_start_kind {
+    RINGLET_START_EARLIEST,        /* the log start */
+    RINGLET_START_LATEST,          /* the log end (only new records) */
+    RINGLET_START_OFFSET,          /* value, clamped to [log start, log end] */
+    RINGLET_START_AFTER_EARLIEST,  /* log start + value */
+    RINGLET_START_BEFORE_LATEST,   /* log end - value */
+    RINGLET_START_TIMESTAMP,       /* first record with timestamp >= value ms (else the end) */
+};
+struct ringlet_start {
+    enum ringlet_start_kind kind;
+    int64_t value;
+};
+/* The offset a non-timestamp start resolves to within [log_start, log_end]. */
+int64_t ringlet_start_resolve(const struct ringlet_start *s, int64_t log_start, int64_t log_end);
+
+struct ringlet_consumer_conf {
+    const char *group_id;        /* NULL = no group (manual assignment only); copied */
+    const char *assignor;        /* "range", "roundrobin", NULL = offer both (range first) */
+    int session_timeout_ms;      /* default 10000 */
+    int rebalance_timeout_ms;    /* default 30000 */
+    int heartbeat_interval_ms;   /* default 3000 */
+    int auto_commit_interval_ms; /* default 5000; 0 = only ringlet_consumer_commit */
+    int32_t partition_max_bytes; /* default 1 MiB */
+    struct ringlet_start start;  /* for partitions without a committed offset; default earliest */
+};
+void ringlet_consumer_conf_init(struct ringlet_consumer_conf *cc);
+
+struct ringlet_consumer;
+/* The client must outlive the consumer. */
+int ringlet_consumer_new(struct ringlet_client *cl, const struct ringlet_consumer_conf *cc,
+                         struct ringlet_consumer **out, char *errbuf, size_t errlen);
+/* Joins conf.group_id for topic (needs a group id; the join happens here). Returns 0 or a
+ * negative errno (message in ringlet_consumer_last_error). */
+int ringlet_consumer_subscribe(struct ringlet_consumer *c, const char *topic);
+/* Consumes partitions parts[0..n) of topic (n < 0: all), starting at conf.start. */
+int ringlet_consumer_assign(struct ringlet_consumer *c, const char *topic, const int32_t *parts,
+                            int n);
+/* Moves an assigned partition's position. Returns 0 or -ENOENT if not assigned. */
+int ringlet_consumer_seek(struct ringlet_consumer *c, int32_t partition, int64_t offset);
+/* One fetch round: calls fn per record (a non-zero return stops the round after that record;
+ * the position stays right after it). max_wait_ms is how long the broker may hold the fetch
+ * when every partition is caught up. Returns the number of records delivered, or a negative
+ * errno for a failure that retrying cannot fix (message in last_error). */
+int ringlet_consumer_poll(struct ringlet_consumer *c, int max_wait_ms, ringlet_msg_fn fn,
+                          void *opaque);
+/* True when every assigned partition's position has reached its high watermark. */
+bool ringlet_consumer_at_end(const struct ringlet_consumer *c);
+/* Number of assigned partitions. */
+int ringlet_consumer_assignment_size(const struct ringlet_consumer *c);
+/* Commits every position that moved since the last commit (group mode). Returns 0 or -EIO. */
+int ringlet_consumer_commit(struct ringlet_consumer *c);
+const char *ringlet_consumer_last_error(const struct ringlet_consumer *c);
+/* Commits (group mode with auto-commit), leaves the group and frees. */
+void ringlet_consumer_close(struct ringlet_consumer *c);
 
 #endif /* RINGLET_CLIENT_H */

@@ -22,7 +22,8 @@
 
 enum storage_flush_policy {
     STORAGE_FLUSH_GROUP_COMMIT = 0, /* one fdatasync covers every append since the previous one */
-    STORAGE_FLUSH_INTERVAL = 1,     /* Kafka's flush.messages / flush.ms */
+    STORAGE_FLUSH_INTERVAL = 1,     /* Kafka's flush.messages / flush.ms (durable appends complete
+                                       once written, as acks=all does in Kafka) */
     STORAGE_FLUSH_NONE = 2,         /* never fsync on the append path (page cache only) */
 };
 
@@ -40,9 +41,10 @@ struct storage_log_config {
 void storage_log_config_default(struct storage_log_config *c);
 
 struct storage_engine_config {
-    const char *data_dir;             /* created if missing */
+    const char *data_dir; /* created if missing */
     enum storage_flush_policy flush_policy;
-    int64_t segment_preallocate_bytes; /* pre-write zeros ahead of the tail, 0 = off */
+    int64_t segment_preallocate_bytes; /* pre-write zeros ahead of the tail, 0 = off (used
+                                          with group commit only) */
     unsigned ring_entries;             /* io_uring SQ size, default 256 */
     bool use_posix_io; /* plain pwrite/fdatasync instead of io_uring (tests; also the automatic
                           fallback when io_uring cannot be set up) */
@@ -82,7 +84,9 @@ void storage_log_close(struct storage_log *log);
 /* Closes the log and removes its directory. */
 int storage_log_delete(struct storage_log *log);
 
-/* Append completion. err is 0 or a negative errno. Called from storage_engine_poll(). */
+/* Append completion. err is 0 or a negative errno. Called from storage_engine_poll() (or from
+ * a call that waits for in-flight I/O: storage_log_truncate/close/delete). A callback may append
+ * again but must not close or delete the log. Completions of one log run in offset order. */
 typedef void (*storage_append_cb)(void *arg, int err, int64_t base_offset);
 
 /*
@@ -125,7 +129,7 @@ struct storage_slice {
 int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
                      struct storage_slice *out);
 /* Like storage_log_read but copies into buf (up to cap bytes, whole first batch permitting):
- * *out_len gets the number of bytes copied. */
+ * *out_len gets the number of bytes copied; -ENOBUFS if the first batch alone exceeds cap. */
 int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
                           size_t *out_len);
 /* First offset whose batch max timestamp >= ts; *offset = end offset if none. Also returns
@@ -138,7 +142,8 @@ int storage_log_max_timestamp(struct storage_log *log, int64_t *ts, int64_t *off
 /* Advances the log start offset (DeleteRecords); deletes segments wholly below it. -ERANGE if
  * offset > end offset. */
 int storage_log_delete_records(struct storage_log *log, int64_t offset);
-/* Removes every batch at or after offset (recovery, later replication). */
+/* Removes every batch at or after offset (recovery, later replication); a batch holding offset
+ * goes entirely, so the end offset becomes that batch's base offset. Waits for in-flight I/O. */
 int storage_log_truncate(struct storage_log *log, int64_t offset);
 
 /* Iterates every stored batch from offset to the end (broker start-up: producer state,

@@ -381,6 +381,15 @@ static void test_static_member(void **state) {
     struct jres j2;
     join(c, "gst", ids[0], "i1", P_RANGE, 1, true, &j2);
     assert_int_equal(j2.error, PROTO_ERR_FENCED_INSTANCE_ID);
+    /* the static leader restarts: no rebalance, and the old leader id comes back so the
+     * rejoined member does not compute an assignment */
+    struct jres jl;
+    join(c, "gst", "", "i0", P_RANGE, 1, true, &jl);
+    assert_int_equal(jl.error, 0);
+    assert_int_equal(jl.generation, gen);
+    assert_string_equal(jl.leader, ids[0]);
+    assert_string_not_equal(jl.member_id, ids[0]);
+    assert_int_equal(g->state, GROUP_STABLE);
     /* a static member that changes protocols triggers a rebalance */
     struct group_protocol rr[] = {{"roundrobin", (uint8_t *)"x", 1}};
     join(c, "gst", "", "i0", rr, 1, true, &j2);
@@ -593,6 +602,7 @@ static void test_store_commit_reload(void **state) {
     assert_int_equal(gm->generation_id, 1);
     assert_non_null(group_member_find(gm, ids[0]));
     assert_string_equal(gm->protocol_name, "range");
+    assert_string_equal(gm->protocol_type, "consumer");
 
     /* tombstones: one offset, then a whole group */
     const char *topics[] = {"t1"};
@@ -651,6 +661,50 @@ static void test_store_snapshot(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* Snapshots also happen while commits are in flight (a steady commit load): the in-flight
+ * appends are repeated after the cache state, so nothing acknowledged is lost. */
+static void test_store_snapshot_inflight(void **state) {
+    struct store_env env;
+    strcpy(env.dir, "/tmp/ringlet-tg-XXXXXX");
+    assert_non_null(mkdtemp(env.dir));
+    store_open(&env, 4096);
+    group_store_set_snapshot_threshold(env.s, 40, 1 << 30);
+    struct group *g = group_get_or_create(env.c, "gfly");
+    static struct cres res[300];
+    for (int round = 0; round < 3; round++) {
+        memset(res, 0, sizeof(res));
+        for (int i = 0; i < 300; i++) {
+            struct group_commit_offset o = {"t", i % 4, round * 1000 + i, -1, ""};
+            group_store_commit(env.s, g, &o, 1, on_commit, &res[i]);
+            if (i % 50 == 0) storage_engine_wait(env.e, 0);
+        }
+        for (int k = 0; k < 1000; k++) {
+            int done = 0;
+            for (int i = 0; i < 300; i++)
+                done += res[i].called;
+            if (done == 300) break;
+            storage_engine_wait(env.e, 10);
+        }
+        for (int i = 0; i < 300; i++) {
+            assert_int_equal(res[i].called, 1);
+            assert_int_equal(res[i].err, 0);
+        }
+    }
+    drain(&env);
+    struct storage_log *log = group_store_log(env.s, g->partition);
+    assert_true(storage_log_start_offset(log) > 0);
+    store_close(&env);
+    store_open(&env, 4096);
+    g = group_find(env.c, "gfly");
+    assert_non_null(g);
+    for (int p = 0; p < 4; p++)
+        assert_int_equal(group_offset_find(g, "t", p)->offset, 2000 + 296 + p);
+    store_close(&env);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", env.dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Offsets of an empty group expire after the retention; offsets of deleted topics go at once. */
 static bool only_topic_a(void *arg, const char *topic, int32_t partition) {
     return strcmp(topic, "a") == 0;
@@ -693,6 +747,7 @@ int main(void) {
         cmocka_unit_test(test_subscribed_topics),
         cmocka_unit_test(test_store_commit_reload),
         cmocka_unit_test(test_store_snapshot),
+        cmocka_unit_test(test_store_snapshot_inflight),
         cmocka_unit_test(test_store_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

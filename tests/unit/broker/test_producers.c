@@ -189,6 +189,25 @@ static void test_rebuild_and_ids(void **state) {
     /* producer ids continue past everything handed out before */
     int64_t id3 = broker_producers_next_id(&b);
     assert_true(id3 > id2);
+    /* the snapshot is used once */
+    char snap[160];
+    snprintf(snap, sizeof(snap), "%s/idem-0/producer-state.snapshot", dir);
+    assert_int_not_equal(access(snap, F_OK), 0);
+    append_idem(&b, p, id2, 0, 5, 1);
+    close_broker(&b);
+    assert_int_equal(access(snap, F_OK), 0);
+
+    /* without the snapshot (as after a crash) the state comes from scanning the log */
+    assert_int_equal(unlink(snap), 0);
+    open_broker(&b);
+    p = broker_partition_get(broker_topic_find(&b, "idem", 4), 0);
+    assert_int_equal(check(p->pstate, id2, 0, 5, 5, &dup, &off), PROTO_ERR_NONE);
+    assert_true(dup);
+    assert_int_equal(off, 5);
+    assert_int_equal(check(p->pstate, id2, 0, 0, 2, &dup, &off), PROTO_ERR_NONE);
+    assert_true(dup);
+    assert_int_equal(off, 0);
+    assert_true(broker_producers_next_id(&b) > id3);
     close_broker(&b);
     broker_config_free(&b.cfg);
     char cmd[128];

@@ -33,6 +33,8 @@
  */
 #define DELAY_KEY 12 /* Heartbeat: known to the codec; its handler is replaced here */
 #define BAD_KEY   13 /* LeaveGroup */
+#define BIG_KEY   14 /* SyncGroup: answered with BIG_LEN bytes of pattern */
+#define BIG_LEN   (3 << 20)
 
 broker_handler_fn __real_broker_api_handler(int16_t api_key);
 
@@ -60,10 +62,21 @@ static int bad_handler(struct broker_request *req) {
     return -EBADMSG;
 }
 
+static int big_handler(struct broker_request *req) {
+    struct proto_writer *w = broker_response_begin(req);
+    uint8_t *p = proto_writer_reserve(w, BIG_LEN);
+    for (size_t i = 0; i < BIG_LEN; i++)
+        p[i] = (uint8_t)(i % 251);
+    w->len += BIG_LEN;
+    broker_response_end(req);
+    return 0;
+}
+
 broker_handler_fn __wrap_broker_api_handler(int16_t api_key);
 broker_handler_fn __wrap_broker_api_handler(int16_t api_key) {
     if (api_key == DELAY_KEY) return delayed_handler;
     if (api_key == BAD_KEY) return bad_handler;
+    if (api_key == BIG_KEY) return big_handler;
     return __real_broker_api_handler(api_key);
 }
 
@@ -243,7 +256,7 @@ static uint8_t *read_response(int fd, int32_t *corr, struct proto_reader *r) {
     assert_int_equal(recv_all(fd, lenb, 4), 0);
     uint32_t len =
         (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 | (uint32_t)lenb[2] << 8 | lenb[3];
-    assert_true(len >= 4 && len < 1 << 20);
+    assert_true(len >= 4 && len < 16 << 20);
     uint8_t *buf = malloc(len);
     assert_int_equal(recv_all(fd, buf, len), 0);
     proto_reader_init(r, buf, len);
@@ -478,6 +491,109 @@ static void test_big_frame(void **state) {
     tb_stop(tb);
 }
 
+static void test_big_responses(void **state) {
+    (void)state;
+    /* responses larger than the socket buffer go out in several partial sends, in order */
+    struct tb *tb = tb_start(NULL);
+    int fd = tb_connect(tb);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    struct proto_writer w;
+    proto_writer_init(&w);
+    int16_t bv = proto_api_lookup(BIG_KEY)->min_version;
+    add_raw_request(&w, BIG_KEY, bv, 1);
+    add_apiversions(&w, 0, 2, NULL, NULL);
+    add_raw_request(&w, BIG_KEY, bv, 3);
+    send_writer(fd, &w);
+    usleep(200000); /* let the broker fill the socket buffers first */
+    for (int32_t want = 1; want <= 3; want++) {
+        if (want == 2) {
+            check_apiversions(fd, 0, 2, 0);
+            continue;
+        }
+        struct proto_reader r;
+        int32_t corr;
+        uint8_t *buf = read_response(fd, &corr, &r);
+        assert_int_equal(corr, want);
+        assert_int_equal(proto_reader_remaining(&r), BIG_LEN);
+        const uint8_t *p = r.buf + r.pos;
+        size_t bad = 0;
+        for (size_t i = 0; i < BIG_LEN; i++)
+            bad += p[i] != (uint8_t)(i % 251);
+        assert_int_equal(bad, 0);
+        free(buf);
+    }
+    close(fd);
+    proto_writer_free(&w);
+    tb_stop(tb);
+}
+
+static void test_listeners_and_drain(void **state) {
+    (void)state;
+    const char *sets[] = {"listeners=127.0.0.1:0, 127.0.0.1:0",
+                          "advertised.listeners=kafka.example:9093", NULL};
+    struct tb *tb = calloc(1, sizeof(*tb));
+    char err[256];
+    broker_config_defaults(&tb->b.cfg);
+    for (const char *const *s = sets; *s; s++)
+        assert_int_equal(broker_config_set(&tb->b.cfg, *s, err, sizeof(err)), 0);
+    assert_int_equal(broker_reactor_create(&tb->b, false), 0);
+    assert_int_equal(broker_reactor_listen(&tb->b), 0);
+    int p0 = broker_reactor_port(&tb->b, 0), p1 = broker_reactor_port(&tb->b, 1);
+    assert_true(p0 > 0 && p1 > 0 && p0 != p1);
+    assert_int_equal(broker_reactor_port(&tb->b, 2), -1);
+    const char *host;
+    int32_t port;
+    broker_advertised_listener(&tb->b, &host, &port);
+    assert_string_equal(host, "kafka.example");
+    assert_int_equal(port, 9093);
+    assert_int_equal(pthread_create(&tb->thread, NULL, run_thread, tb), 0);
+
+    struct proto_writer w;
+    proto_writer_init(&w);
+    tb->port = p1;
+    int fd1 = tb_connect(tb);
+    add_apiversions(&w, 0, 1, NULL, NULL);
+    send_writer(fd1, &w);
+    check_apiversions(fd1, 0, 1, 0);
+    tb->port = p0;
+    int fd0 = tb_connect(tb);
+    add_apiversions(&w, 0, 2, NULL, NULL);
+    send_writer(fd0, &w);
+    check_apiversions(fd0, 0, 2, 0);
+
+    /* shutdown while a request is in flight: it is still answered, then the connection closes */
+    delayed_completed = 0;
+    add_raw_request(&w, DELAY_KEY, proto_api_lookup(DELAY_KEY)->min_version, 3);
+    send_writer(fd0, &w);
+    for (int i = 0; i < 200 && tb->b.reactor && !delayed_completed; i++) {
+        if (i == 2) broker_reactor_stop(&tb->b);
+        usleep(5000);
+    }
+    struct proto_reader r;
+    int32_t corr;
+    uint8_t *buf = read_response(fd0, &corr, &r);
+    assert_int_equal(corr, 3);
+    free(buf);
+    assert_true(closed_by_peer(fd0));
+    assert_true(closed_by_peer(fd1));
+    assert_int_equal(pthread_join(tb->thread, NULL), 0);
+    assert_int_equal(tb->run_rc, 0);
+    assert_int_equal(delayed_completed, 1);
+    /* the listeners are gone */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p0)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_not_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    close(fd);
+    close(fd0);
+    close(fd1);
+    broker_reactor_destroy(&tb->b);
+    broker_config_free(&tb->b.cfg);
+    proto_writer_free(&w);
+    free(tb);
+}
+
 static void test_limits(void **state) {
     (void)state;
     const char *sets[] = {"max.connections=1", "connections.max.idle.ms=1000", NULL};
@@ -509,7 +625,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timer_heap),          cmocka_unit_test(test_apiversions),
         cmocka_unit_test(test_in_order_completion), cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_big_frame),           cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_big_frame),           cmocka_unit_test(test_big_responses),
+        cmocka_unit_test(test_listeners_and_drain), cmocka_unit_test(test_limits),
     };
     if (getenv("RINGLET_TEST_DEBUG")) rl_log_set_level(RL_LOG_DEBUG);
     return cmocka_run_group_tests(tests, NULL, NULL);

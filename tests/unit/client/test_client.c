@@ -82,9 +82,9 @@ static void test_brokers_parse(void **state) {
     struct ringlet_broker_addr *a = NULL;
     int n = 0;
     char err[128];
-    assert_int_equal(ringlet_brokers_parse(" h1:1, h2 ,[::1]:9093,,10.0.0.1:65535", &a, &n, err,
-                                           sizeof(err)),
-                     0);
+    assert_int_equal(
+        ringlet_brokers_parse(" h1:1, h2 ,[::1]:9093,,10.0.0.1:65535", &a, &n, err, sizeof(err)),
+        0);
     assert_int_equal(n, 4);
     assert_string_equal(a[0].host, "h1");
     assert_int_equal(a[0].port, 1);
@@ -232,12 +232,16 @@ static void test_json(void **state) {
     out_json_obj_end(&j);
     out_json_arr_end(&j);
     out_json_key(&j, "bad");
-    out_json_strn(&j, "\xff" "a", 2);
+    out_json_strn(&j,
+                  "\xff"
+                  "a",
+                  2);
     out_json_obj_end(&j);
     out_json_newline(&j);
     fclose(f);
     assert_string_equal(buf, "{\"s\":\"q\\\"\\\\\\n\\u0001é\",\"n\":-5,\"a\":[true,null,{}],"
-                             "\"bad\":\"\xEF\xBF\xBD" "a\"}\n");
+                             "\"bad\":\"\xEF\xBF\xBD"
+                             "a\"}\n");
     free(buf);
     char *b = out_base64((const uint8_t *)"hello", 5);
     assert_string_equal(b, "aGVsbG8=");
@@ -246,7 +250,7 @@ static void test_json(void **state) {
     assert_string_equal(b, "aGkh");
     free(b);
     assert_true(out_utf8_valid((const uint8_t *)"héllo", 6));
-    assert_false(out_utf8_valid((const uint8_t *)"\xc0\x80", 2)); /* overlong */
+    assert_false(out_utf8_valid((const uint8_t *)"\xc0\x80", 2));     /* overlong */
     assert_false(out_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3)); /* surrogate */
 }
 
@@ -296,8 +300,8 @@ static void test_batch_every_codec(void **state) {
         char val[64];
         for (int i = 0; i < 50; i++) {
             int n = snprintf(val, sizeof(val), "value-%d-%s", i, "xxxxxxxxxxxxxxxxxxxxxxxxx");
-            struct proto_bytes key = i % 3 ? (struct proto_bytes){(const uint8_t *)"key", 3}
-                                           : PROTO_BYTES_NULL;
+            struct proto_bytes key =
+                i % 3 ? (struct proto_bytes){(const uint8_t *)"key", 3} : PROTO_BYTES_NULL;
             proto_batch_builder_add(&b, 1000 + i, key,
                                     (struct proto_bytes){(const uint8_t *)val, n}, &h, i % 2);
         }
@@ -340,13 +344,13 @@ static void test_batch_every_codec(void **state) {
 /* ---- connection layer vs a scripted fake broker ------------------------------------------- */
 
 enum fake_mode {
-    FAKE_GOOD,         /* answers ApiVersions v3 properly */
-    FAKE_ERR35,        /* first answer: error 35 in v0 layout advertising ApiVersions 0-2 */
-    FAKE_BAD_CORR,     /* wrong correlation id */
-    FAKE_TRUNCATED,    /* body shorter than the ApiKeys array claims */
-    FAKE_HUGE,         /* frame size over the limit */
-    FAKE_SILENT,       /* never answers (timeout) */
-    FAKE_CLOSE,        /* closes mid-response */
+    FAKE_GOOD,      /* answers ApiVersions v3 properly */
+    FAKE_ERR35,     /* first answer: error 35 in v0 layout advertising ApiVersions 0-2 */
+    FAKE_BAD_CORR,  /* wrong correlation id */
+    FAKE_TRUNCATED, /* body shorter than the ApiKeys array claims */
+    FAKE_HUGE,      /* frame size over the limit */
+    FAKE_SILENT,    /* never answers (timeout) */
+    FAKE_CLOSE,     /* closes mid-response */
 };
 
 struct fake {
@@ -386,7 +390,8 @@ static void *fake_main(void *arg) {
     for (int req = 0; req < 4; req++) {
         uint8_t hdr[4];
         if (read_n(fd, hdr, 4)) break;
-        int32_t size = (int32_t)(((uint32_t)hdr[0] << 24) | (hdr[1] << 16) | (hdr[2] << 8) | hdr[3]);
+        int32_t size =
+            (int32_t)(((uint32_t)hdr[0] << 24) | (hdr[1] << 16) | (hdr[2] << 8) | hdr[3]);
         if (size < 8 || size > 65536) break;
         uint8_t *body = malloc((size_t)size);
         if (read_n(fd, body, (size_t)size)) {
@@ -394,8 +399,8 @@ static void *fake_main(void *arg) {
             break;
         }
         int16_t ver = (int16_t)((body[2] << 8) | body[3]);
-        int32_t corr = (int32_t)(((uint32_t)body[4] << 24) | (body[5] << 16) | (body[6] << 8) |
-                                 body[7]);
+        int32_t corr =
+            (int32_t)(((uint32_t)body[4] << 24) | (body[5] << 16) | (body[6] << 8) | body[7]);
         free(body);
         if (fk->n_seen < 4) fk->versions_seen[fk->n_seen++] = ver;
         uint8_t out[64];
@@ -586,6 +591,148 @@ static void test_backoff(void **state) {
     assert_true(ringlet_error_coordinator(PROTO_ERR_NOT_COORDINATOR));
 }
 
+/* ---- assignors and the consumer protocol ------------------------------------------------- */
+
+static char *t_orders[] = {"orders"};
+static char *t_both[] = {"orders", "refunds"};
+
+static void expect_tps(const struct ringlet_assign_member *m, const char *want) {
+    char buf[512] = "";
+    for (int i = 0; i < m->n_assigned; i++) {
+        char one[64];
+        snprintf(one, sizeof(one), "%s%s/%d", i ? " " : "", m->assigned[i].topic,
+                 m->assigned[i].partition);
+        strcat(buf, one);
+    }
+    assert_string_equal(buf, want);
+}
+
+static void test_assign_range(void **state) {
+    (void)state;
+    /* Java RangeAssignor: members sorted by id; 7 partitions over 3 = 3,2,2. */
+    struct ringlet_assign_member m[3] = {
+        {"c", t_orders, 1, NULL, 0}, {"a", t_both, 2, NULL, 0}, {"b", t_orders, 1, NULL, 0}};
+    struct ringlet_assign_topic t[2] = {{"refunds", 2}, {"orders", 7}};
+    assert_int_equal(ringlet_assign("range", m, 3, t, 2), 0);
+    expect_tps(&m[1], "orders/0 orders/1 orders/2 refunds/0 refunds/1");
+    expect_tps(&m[2], "orders/3 orders/4");
+    expect_tps(&m[0], "orders/5 orders/6");
+    for (int i = 0; i < 3; i++)
+        ringlet_tps_free(m[i].assigned, m[i].n_assigned);
+    assert_int_equal(ringlet_assign("sticky-ish", m, 3, t, 2), -EINVAL);
+}
+
+static void test_assign_roundrobin(void **state) {
+    (void)state;
+    struct ringlet_assign_member m[2] = {{"m2", t_both, 2, NULL, 0}, {"m1", t_orders, 1, NULL, 0}};
+    struct ringlet_assign_topic t[2] = {{"orders", 3}, {"refunds", 2}};
+    assert_int_equal(ringlet_assign("roundrobin", m, 2, t, 2), 0);
+    /* orders/0 m1, orders/1 m2, orders/2 m1; only m2 subscribes to refunds. */
+    expect_tps(&m[1], "orders/0 orders/2");
+    expect_tps(&m[0], "orders/1 refunds/0 refunds/1");
+    for (int i = 0; i < 2; i++)
+        ringlet_tps_free(m[i].assigned, m[i].n_assigned);
+}
+
+static void test_consumer_protocol_roundtrip(void **state) {
+    (void)state;
+    struct proto_writer w;
+    proto_writer_init(&w);
+    const char *subs[] = {"a", "bb"};
+    ringlet_subscription_encode(&w, subs, 2);
+    /* version 0, [2]{"a","bb"}, null user data */
+    static const uint8_t want[] = {0, 0, 0,   0,   0,    2,    0,    1,   'a',
+                                   0, 2, 'b', 'b', 0xff, 0xff, 0xff, 0xff};
+    assert_int_equal(w.len, sizeof(want));
+    assert_memory_equal(w.buf, want, sizeof(want));
+    char **topics;
+    int n;
+    assert_int_equal(ringlet_subscription_decode(w.buf, (int32_t)w.len, &topics, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(topics[1], "bb");
+    for (int i = 0; i < n; i++)
+        free(topics[i]);
+    free(topics);
+    assert_int_equal(ringlet_subscription_decode(w.buf, 7, &topics, &n), -EBADMSG);
+    proto_writer_reset(&w);
+    struct ringlet_tp tps[3] = {{"a", 0}, {"a", 2}, {"bb", 1}};
+    ringlet_assignment_encode(&w, tps, 3);
+    struct ringlet_tp *got;
+    assert_int_equal(ringlet_assignment_decode(w.buf, (int32_t)w.len, &got, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(got[2].topic, "bb");
+    assert_int_equal(got[1].partition, 2);
+    ringlet_tps_free(got, n);
+    /* Every truncation is an error, never a crash. */
+    for (size_t cut = 1; cut + 4 < w.len; cut++) {
+        int rc = ringlet_assignment_decode(w.buf, (int32_t)cut, &got, &n);
+        if (rc == 0) ringlet_tps_free(got, n);
+        assert_true(rc == 0 || rc == -EBADMSG);
+    }
+    assert_int_equal(ringlet_assignment_decode(NULL, 0, &got, &n), 0);
+    assert_int_equal(n, 0);
+    proto_writer_free(&w);
+}
+
+/* ---- walking fetched batches ------------------------------------------------------------- */
+
+struct walk_seen {
+    int64_t offsets[64];
+    int n;
+    int stop_after;
+};
+
+static int walk_cb(void *opaque, const struct ringlet_msg *m) {
+    struct walk_seen *s = opaque;
+    s->offsets[s->n++] = m->offset;
+    return s->stop_after && s->n >= s->stop_after;
+}
+
+static void add_batch(struct proto_writer *w, int64_t base, int n, int16_t attrs, int codec) {
+    struct proto_batch_builder b;
+    proto_batch_builder_init(&b, 5000);
+    b.attributes = attrs;
+    for (int i = 0; i < n; i++)
+        proto_batch_builder_add(&b, 5000 + i, PROTO_BYTES_NULL,
+                                (struct proto_bytes){(const uint8_t *)"v", 1}, NULL, 0);
+    size_t start = w->len;
+    assert_int_equal(proto_batch_builder_finish(&b, (enum proto_compression)codec, w), 0);
+    proto_batch_set_base_offset(w->buf + start, base);
+    proto_batch_builder_free(&b);
+}
+
+static void test_records_walk(void **state) {
+    (void)state;
+    struct proto_writer w;
+    proto_writer_init(&w);
+    add_batch(&w, 10, 3, 0, PROTO_COMPRESSION_NONE);                  /* 10..12 */
+    add_batch(&w, 13, 1, PROTO_ATTR_CONTROL, PROTO_COMPRESSION_NONE); /* a commit marker */
+    add_batch(&w, 14, 4, 0, PROTO_COMPRESSION_LZ4);                   /* 14..17 */
+    size_t full = w.len;
+    add_batch(&w, 18, 2, 0, PROTO_COMPRESSION_NONE);
+    struct proto_arena a;
+    proto_arena_init(&a);
+    struct walk_seen s = {0};
+    int64_t next = -1;
+    /* The last batch cut short (as Fetch may return it): walked up to it, no error. */
+    assert_int_equal(ringlet_records_walk(w.buf, full + 20, "t", 0, 11, &a, walk_cb, &s, &next), 6);
+    assert_int_equal(s.offsets[0], 11); /* below min_offset skipped */
+    assert_int_equal(s.offsets[2], 14); /* control batch skipped */
+    assert_int_equal(next, 18);
+    /* Stop early: next is right after the last record delivered. */
+    struct walk_seen s2 = {.stop_after = 2};
+    assert_int_equal(ringlet_records_walk(w.buf, w.len, "t", 0, 0, &a, walk_cb, &s2, &next), 2);
+    assert_int_equal(next, 12);
+    /* A flipped byte inside the first batch: CRC mismatch, an error, no records. */
+    w.buf[PROTO_BATCH_HEADER_SIZE + 2] ^= 0x40;
+    struct walk_seen s3 = {0};
+    assert_int_equal(ringlet_records_walk(w.buf, w.len, "t", 0, 0, &a, walk_cb, &s3, &next),
+                     -EBADMSG);
+    assert_int_equal(s3.n, 0);
+    proto_arena_destroy(&a);
+    proto_writer_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_murmur2_java_vectors),
@@ -604,6 +751,10 @@ int main(void) {
         cmocka_unit_test(test_conn_refused),
         cmocka_unit_test(test_client_bootstrap_skips_dead),
         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_assign_range),
+        cmocka_unit_test(test_assign_roundrobin),
+        cmocka_unit_test(test_consumer_protocol_roundtrip),
+        cmocka_unit_test(test_records_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,7 +79,8 @@ static inline void st_cb(void *arg, int err, int64_t base) {
 
 /* Waits (up to ~10 s) until *done reaches target. */
 static inline void st_wait_done(struct storage_engine *e, const int *done, int target) {
-    for (int i = 0; i < 10000 && *done < target; i++) storage_engine_wait(e, 1);
+    for (int i = 0; i < 10000 && *done < target; i++)
+        storage_engine_wait(e, 1);
     assert_true(*done >= target);
 }
 
@@ -113,7 +114,7 @@ static inline int st_append_records(struct storage_engine *e, struct storage_log
 }
 
 struct st_check {
-    int64_t next;    /* expected next offset (contiguity) */
+    int64_t next; /* expected next offset (contiguity) */
     int64_t batches;
     int bad;
 };

@@ -48,7 +48,8 @@ static void child(const char *dir, unsigned seed) {
     lc.index_interval_bytes = 4096;
     struct storage_log *log;
     if (storage_log_open(e, "crash", 0, &lc, &log)) _exit(6);
-    for (int i = 0; i < INFLIGHT; i++) proto_writer_init(&slots[i].w);
+    for (int i = 0; i < INFLIGHT; i++)
+        proto_writer_init(&slots[i].w);
     for (;;) {
         for (int i = 0; i < INFLIGHT; i++) {
             struct slot *s = &slots[i];

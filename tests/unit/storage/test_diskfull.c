@@ -25,7 +25,8 @@ static void test_disk_full(void **state) {
     assert_true(fd >= 0);
     static uint8_t chunk[64 << 10];
     memset(chunk, 0x5a, sizeof(chunk));
-    for (int i = 0; i < 8; i++) assert_int_equal(write(fd, chunk, sizeof(chunk)), sizeof(chunk));
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(write(fd, chunk, sizeof(chunk)), sizeof(chunk));
     close(fd); /* 512 KiB to free later */
 
     char data[600];

@@ -48,7 +48,8 @@ static void write_error(void **state, int err) {
     struct fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
     struct storage_log *log = st_log(e, "f", NULL);
-    for (int i = 0; i < 5; i++) assert_int_equal(st_append_records(e, log, 5, 100, i, true, NULL), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(st_append_records(e, log, 5, 100, i, true, NULL), 0);
 
     /* three appends in flight; the second write fails */
     storage_fault_inject(STORAGE_FAULT_WRITE, 2, err, false);
@@ -62,13 +63,15 @@ static void write_error(void **state, int err) {
                          0);
         assert_int_equal(base, 25 + 5 * i);
     }
-    for (int i = 0; i < 3; i++) st_wait_done(e, &r[i].done, 1);
+    for (int i = 0; i < 3; i++)
+        st_wait_done(e, &r[i].done, 1);
     assert_int_equal(r[0].err, 0);
     assert_int_equal(r[1].err, -err);
     assert_int_equal(r[2].err, -err); /* written after a hole: never reported as success */
     assert_int_equal(storage_log_error(log), -err);
     assert_int_equal(storage_log_end_offset(log), 30);
-    for (int i = 0; i < 3; i++) proto_writer_free(&w[i]);
+    for (int i = 0; i < 3; i++)
+        proto_writer_free(&w[i]);
 
     /* durable data is intact and readable */
     uint8_t buf[4096];
@@ -96,7 +99,8 @@ static void test_fsync_eio(void **state) {
     struct fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
     struct storage_log *log = st_log(e, "f", NULL);
-    for (int i = 0; i < 2; i++) assert_int_equal(st_append_records(e, log, 5, 100, i, true, NULL), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(st_append_records(e, log, 5, 100, i, true, NULL), 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(st_append_records(e, log, 5, 100, i, false, NULL), 0);
     assert_int_equal(storage_log_end_offset(log), 20);

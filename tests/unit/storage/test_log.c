@@ -35,8 +35,8 @@ static void append_n(struct storage_engine *e, struct storage_log *log, int n, b
     int64_t first = storage_log_end_offset(log);
     for (int i = 0; i < n; i++) {
         int64_t base;
-        assert_int_equal(st_append_records(e, log, 5, 100, 1000 * (first / 5 + i + 1), durable,
-                                           &base), 0);
+        assert_int_equal(
+            st_append_records(e, log, 5, 100, 1000 * (first / 5 + i + 1), durable, &base), 0);
         assert_int_equal(base, first + 5 * i);
     }
     assert_int_equal(storage_log_end_offset(log), first + 5 * n);
@@ -133,7 +133,8 @@ static void test_group_commit_concurrent(void **state) {
     st_wait_done(e, &c.done, N);
     assert_int_equal(c.bad, 0);
     assert_int_equal(storage_log_end_offset(log), 3 * N);
-    for (int i = 0; i < N; i++) proto_writer_free(&w[i]);
+    for (int i = 0; i < N; i++)
+        proto_writer_free(&w[i]);
     st_check_log(log);
     storage_engine_close(e);
 }
@@ -171,7 +172,8 @@ static void test_read_max_bytes(void **state) {
     struct proto_writer w;
     proto_writer_init(&w);
     size_t one = st_make_batch(&w, 4, 200, 5);
-    for (int i = 1; i < 20; i++) assert_int_equal(st_make_batch(&w, 4, 200, 5), one);
+    for (int i = 1; i < 20; i++)
+        assert_int_equal(st_make_batch(&w, 4, 200, 5), one);
     int64_t base;
     assert_int_equal(st_append_sync(e, log, w.buf, w.len, true, &base), 0);
     assert_int_equal(base, 0);
@@ -348,7 +350,8 @@ static void test_delete_records(void **state) {
     FILE *fp = fopen(p, "r");
     assert_non_null(fp);
     char line[3][64];
-    for (int i = 0; i < 3; i++) assert_non_null(fgets(line[i], sizeof(line[i]), fp));
+    for (int i = 0; i < 3; i++)
+        assert_non_null(fgets(line[i], sizeof(line[i]), fp));
     fclose(fp);
     assert_string_equal(line[0], "0\n");
     assert_string_equal(line[1], "1\n");

@@ -77,7 +77,8 @@ static void test_garbage_after_tail(void **state) {
     struct fixture *f = *state;
     int fd = open(f->seg, O_WRONLY | O_APPEND);
     uint8_t junk[1000];
-    for (size_t i = 0; i < sizeof(junk); i++) junk[i] = (uint8_t)(i * 131 + 7);
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = (uint8_t)(i * 131 + 7);
     assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
     close(fd);
     reopen_expect(f, false, 100);
@@ -141,8 +142,8 @@ static void test_garbled_index_clean(void **state) {
     char p[600];
     snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.index", f->dir);
     int fd = open(p, O_WRONLY | O_TRUNC);
-    uint8_t junk[24] = {0, 0, 0, 9, 0, 0, 0x30, 0, 0, 0, 0, 3, 0, 0, 1, 0, 0xff, 0xff, 0, 0, 0, 0,
-                        0, 0};
+    uint8_t junk[24] = {0, 0, 0, 9, 0,    0,    0x30, 0, 0, 0, 0, 3,
+                        0, 0, 1, 0, 0xff, 0xff, 0,    0, 0, 0, 0, 0};
     assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
     close(fd);
     reopen_expect(f, true, 100);
@@ -188,6 +189,39 @@ static void test_corrupt_older_segment(void **state) {
     storage_engine_close(e);
 }
 
+/* With the recovery point checkpoint present, recovery reads nothing below it: damage in an
+ * old segment goes unnoticed at start-up (proof that start-up does not scan checkpointed data),
+ * while a torn tail after it is still cut. */
+static void test_recovery_starts_at_checkpoint(void **state) {
+    struct fixture *f = *state;
+    char dir2[600];
+    snprintf(dir2, sizeof(dir2), "%s/rp", f->dir);
+    struct storage_log_config cfg = f->cfg;
+    cfg.segment_bytes = 2000;
+    struct storage_engine *e = st_engine(dir2, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    struct storage_log *log = st_log(e, "m", &cfg);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(st_append_records(e, log, 5, 100, 1000 + i, true, NULL), 0);
+    storage_engine_close(e);
+    char p[700];
+    snprintf(p, sizeof(p), "%s/m-0/00000000000000000015.log", dir2);
+    int fd = open(p, O_RDWR);
+    uint8_t b = 0x42;
+    assert_int_equal(pwrite(fd, &b, 1, 100), 1);
+    close(fd);
+    snprintf(p, sizeof(p), "%s/m-0/00000000000000000045.log", dir2);
+    off_t sz = st_file_size(p);
+    assert_int_equal(truncate(p, sz - 7), 0);
+    st_make_unclean(dir2);
+    e = st_engine(dir2, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    log = st_log(e, "m", &cfg);
+    assert_int_equal(storage_log_end_offset(log), 55);
+    int64_t base;
+    assert_int_equal(st_append_records(e, log, 5, 100, 1, true, &base), 0);
+    assert_int_equal(base, 55);
+    storage_engine_close(e);
+}
+
 int main(void) {
     rl_log_set_level(RL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -200,6 +234,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_deleted_index_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbled_index_clean, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_older_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_starts_at_checkpoint, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Runs librdkafka's own test suite (issue 8) against ringletd:
+#
+#   scripts/librdkafka-suite.sh [BOOTSTRAP]
+#
+# The suite comes from Debian's source package of the installed librdkafka (apt-get source; a
+# deb-src entry for the same suites is added when none exists). It is unpacked and built, with
+# its test runner linked against the library of that same source tree, under
+# $LIBRDKAFKA_SUITE_DIR (default build/librdkafka-suite) and reused by later runs.
+#
+# With BOOTSTRAP (host:port) the tests run against that broker; without it ringletd ($RINGLETD,
+# default build/broker/ringletd) is started on a free loopback port with a temporary data dir.
+# Every test number of scripts/librdkafka-suite/tests.txt runs in its own test-runner process,
+# SUITE_JOBS (2) at a time, each killed after SUITE_TEST_TIMEOUT seconds (300). One line per test
+# is printed (number, PASS/FAIL/SKIP, seconds, first failure) and, last, "N passed, M failed"
+# (a skipped test counts as failed: it proved nothing).
+#
+# Exit status: 1 if a test not listed in scripts/librdkafka-suite/expected-failures.txt failed,
+# 0 otherwise (expected failures that now pass are listed). 2: the suite could not be set up.
+#
+# Environment: SUITE_TESTS ("0001 0017": run only these), SUITE_JOBS, SUITE_TEST_TIMEOUT,
+# SUITE_QUICK (1 = the runner's quick mode -Q, the default; 0 = full size),
+# SUITE_TIMEOUT_MULTIPLIER (test.timeout.multiplier, default 2), TEST_KAFKA_VERSION (3.5.0),
+# SUITE_DOCS (a path: write the Markdown results page there, e.g.
+# docs/compatibility-librdkafka.md), RINGLETD_ARGS (extra ringletd arguments).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+helpers=$root/scripts/librdkafka-suite
+
+work=${LIBRDKAFKA_SUITE_DIR:-$root/build/librdkafka-suite}
+jobs_max=${SUITE_JOBS:-2}
+test_timeout=${SUITE_TEST_TIMEOUT:-300}
+quick=${SUITE_QUICK:-1}
+multiplier=${SUITE_TIMEOUT_MULTIPLIER:-2}
+export TEST_KAFKA_VERSION=${TEST_KAFKA_VERSION:-3.5.0}
+bootstrap=${1:-}
+
+die() {
+    echo "librdkafka-suite: $*" >&2
+    exit 2
+}
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# ---- suite source and build --------------------------------------------------------------------
+
+# Adds a deb-src twin of every deb entry (deb822 .sources files and one-line .list files) when
+# apt knows no source package for librdkafka yet.
+ensure_deb_src() {
+    if [ -n "$(apt-cache showsrc librdkafka 2>/dev/null)" ]; then return 0; fi
+    local out=/etc/apt/sources.list.d/ringlet-deb-src.sources tmp f
+    tmp=$(mktemp)
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        # Keep enabled stanzas of type deb, rewritten to deb-src; blank lines separate stanzas.
+        awk 'BEGIN { RS = ""; ORS = "\n\n" }
+             /(^|\n)Types:[^\n]*\<deb\>/ && !/(^|\n)Enabled: *no/ {
+                 sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" >>"$tmp"
+    done
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        sed -n 's/^[[:space:]]*deb[[:space:]]\+/deb-src /p' "$f" | while read -r line; do
+            # One-line entry "deb-src [opts] URI SUITE COMPONENTS..." as a deb822 stanza.
+            set -- $line
+            shift
+            if [[ $1 == \[* ]]; then shift; fi
+            printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: %s\n\n' "$1" "$2" \
+                "${*:3}" >>"$tmp"
+        done
+    done
+    if [ ! -s "$tmp" ]; then
+        rm -f "$tmp"
+        die "no deb entries found to derive a deb-src entry from"
+    fi
+    echo "librdkafka-suite: adding deb-src entries in $out" >&2
+    $SUDO install -m 0644 "$tmp" "$out"
+    rm -f "$tmp"
+    $SUDO apt-get update -qq || die "apt-get update failed"
+}
+
+# Downloads, unpacks and builds the suite of the installed librdkafka once; sets $src.
+prepare_suite() {
+    local version
+    version=$(dpkg-query -W -f='${source:Version}' librdkafka1 2>/dev/null) ||
+        die "librdkafka1 is not installed (scripts/install-deps.sh installs it)"
+    src=$work/librdkafka-$version
+    if [ -f "$src/.ringlet-built" ] && [ -x "$src/tests/test-runner" ]; then return 0; fi
+
+    ensure_deb_src
+    mkdir -p "$work/download"
+    echo "librdkafka-suite: fetching source package librdkafka $version" >&2
+    (cd "$work/download" && apt-get source --download-only -qq "librdkafka=$version") ||
+        die "apt-get source librdkafka=$version failed"
+    rm -rf "$src"
+    (cd "$work/download" && dpkg-source -x "librdkafka_${version#*:}.dsc" "$src" >/dev/null) ||
+        die "dpkg-source -x failed"
+    echo "librdkafka-suite: building librdkafka and its test runner in $src" >&2
+    (
+        cd "$src" &&
+            ./configure --no-download --disable-ssl --disable-gssapi --disable-curl \
+                >"$work/build.log" 2>&1 &&
+            make -C src -j2 >>"$work/build.log" 2>&1 &&
+            make -C src-cpp -j2 >>"$work/build.log" 2>&1 &&
+            make -C tests -j2 test-runner >>"$work/build.log" 2>&1
+    ) || die "building the suite failed, see $work/build.log"
+    touch "$src/.ringlet-built"
+}
+
+for tool in dpkg-source make cc c++ python3; do
+    if ! command -v "$tool" >/dev/null; then
+        bash "$root/scripts/install-deps.sh" >&2 || die "scripts/install-deps.sh failed"
+        break
+    fi
+done
+prepare_suite
+runner=$src/tests/test-runner
+export LD_LIBRARY_PATH="$src/src:$src/src-cpp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The runner must use the library built from the same tree, never the system copy.
+if ! ldd "$runner" | grep -q "librdkafka.so.1 => $src/src/librdkafka.so.1"; then
+    die "$runner does not resolve librdkafka.so.1 to $src/src"
+fi
+
+# ---- broker ------------------------------------------------------------------------------------
+
+run_id=$(date -u +%Y%m%dT%H%M%SZ)
+results=$work/results/$run_id
+mkdir -p "$results"
+ln -sfn "$run_id" "$work/results/last"
+broker_pid=""
+
+cleanup() {
+    if [ -n "$broker_pid" ]; then
+        kill "$broker_pid" 2>/dev/null
+        wait "$broker_pid" 2>/dev/null
+    fi
+    if [ -n "${data_dir:-}" ]; then rm -rf "$data_dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+broker_started_by_us=0
+if [ -z "$bootstrap" ]; then
+    ringletd=${RINGLETD:-$root/build/broker/ringletd}
+    [ -x "$ringletd" ] || die "no ringletd at $ringletd (build it, or set RINGLETD)"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    data_dir=$(mktemp -d /tmp/ringlet-rdksuite.XXXXXX)
+    # shellcheck disable=SC2086
+    "$ringletd" --set "listeners=127.0.0.1:$port" --set "log.dir=$data_dir" \
+        --set group.initial.rebalance.delay.ms=0 ${RINGLETD_ARGS:-} \
+        >"$results/ringletd.log" 2>&1 &
+    broker_pid=$!
+    broker_started_by_us=1
+    bootstrap=127.0.0.1:$port
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+        kill -0 "$broker_pid" 2>/dev/null || die "ringletd exited at start, see $results/ringletd.log"
+        sleep 0.1
+    done
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "ringletd does not listen on $bootstrap"
+fi
+
+sed -e "s|@BOOTSTRAP@|$bootstrap|" -e "s|@MULTIPLIER@|$multiplier|" "$helpers/test.conf.in" \
+    >"$results/test.conf"
+export RDKAFKA_TEST_CONF=$results/test.conf
+
+# ---- tests -------------------------------------------------------------------------------------
+
+if [ -n "${SUITE_TESTS:-}" ]; then
+    tests=$SUITE_TESTS
+else
+    tests=$(awk '/^[0-9]/ { print $1 }' "$helpers/tests.txt")
+fi
+runner_args=()
+if [ "$quick" = 1 ]; then runner_args+=(-Q); fi
+
+# Runs one test number in its own directory and process; writes <n>/result as
+# "<n>\t<PASS|FAIL|SKIP>\t<seconds>\t<detail>" and prints that line.
+run_one() {
+    local n=$1 dir=$results/$1 start end rc status detail secs
+    mkdir -p "$dir"
+    start=$(date +%s.%N)
+    (cd "$dir" && TESTS=$n exec timeout -k 10 "$test_timeout" "$runner" "${runner_args[@]}") \
+        >"$dir/log" 2>&1
+    rc=$?
+    end=$(date +%s.%N)
+    secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+    # The runner's summary row: "| 0001_multiobj | PASSED | 1.234s | <failstr>".
+    local row
+    row=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/log" | grep -E "^\| ${n}_" | tail -1)
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+        status=FAIL
+        detail="killed after ${test_timeout}s (timeout)"
+    elif [[ $row == *"| PASSED |"* ]] && [ $rc -eq 0 ]; then
+        status=PASS
+        detail=""
+    elif [[ $row == *"| SKIPPED |"* ]]; then
+        status=SKIP
+        detail=$(sed 's/^|[^|]*|[^|]*|[^|]*|[[:space:]]*//' <<<"$row")
+    else
+        status=FAIL
+        # First failure report: the line after '### Test "..." failed at file:line:func() ###'.
+        detail=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/log" |
+            awk '/^### Test ".*" failed at / { loc = $0; getline; print loc " " $0; exit }' |
+            sed -E 's/^### Test "([^"]*)" failed at ([^ ]*) at [^#]*###/\1 @ \2:/')
+        if [ -z "$detail" ]; then detail="exit status $rc, no failure report (see log)"; fi
+    fi
+    detail=$(tr '\t\n' '  ' <<<"$detail" | cut -c1-400)
+    printf '%s\t%s\t%s\t%s\n' "$n" "$status" "$secs" "$detail" >"$dir/result"
+    printf '%s %s %6ss %s\n' "$n" "$status" "$secs" "$detail"
+}
+
+echo "librdkafka-suite: $(wc -w <<<"$tests") tests against $bootstrap, $jobs_max at a time," \
+    "timeout ${test_timeout}s, TEST_KAFKA_VERSION=$TEST_KAFKA_VERSION, quick=$quick;" \
+    "logs in $results"
+suite_start=$(date +%s)
+declare -A running=() # pid -> test number (ringletd is a job too: count only tests)
+for n in $tests; do
+    while [ ${#running[@]} -ge "$jobs_max" ]; do
+        wait -n -p done_pid "${!running[@]}"
+        unset "running[$done_pid]"
+    done
+    run_one "$n" &
+    running[$!]=$n
+done
+for pid in "${!running[@]}"; do wait "$pid"; done
+suite_secs=$(($(date +%s) - suite_start))
+
+broker_note=""
+if [ $broker_started_by_us = 1 ] && ! kill -0 "$broker_pid" 2>/dev/null; then
+    broker_note="ringletd exited during the run (see $results/ringletd.log)"
+    echo "librdkafka-suite: $broker_note"
+    broker_pid=""
+fi
+
+# ---- summary -----------------------------------------------------------------------------------
+
+declare -A expected=()
+while read -r n reason; do
+    [[ $n =~ ^[0-9]{4}$ ]] && expected[$n]=$reason
+done <"$helpers/expected-failures.txt"
+
+passed=0
+failed=0
+regressions=()
+now_passing=()
+: >"$results/summary.tsv"
+for n in $tests; do
+    if [ -f "$results/$n/result" ]; then
+        line=$(cat "$results/$n/result")
+    else
+        line=$(printf '%s\tFAIL\t0\tno result recorded' "$n")
+    fi
+    printf '%s\n' "$line" >>"$results/summary.tsv"
+    status=$(cut -f2 <<<"$line")
+    if [ "$status" = PASS ]; then
+        passed=$((passed + 1))
+        if [ -n "${expected[$n]+x}" ]; then now_passing+=("$n"); fi
+    else
+        failed=$((failed + 1))
+        if [ -z "${expected[$n]+x}" ]; then regressions+=("$n"); fi
+    fi
+done
+{
+    echo "bootstrap=$bootstrap"
+    echo "started_broker=$broker_started_by_us"
+    echo "seconds=$suite_secs"
+    echo "jobs=$jobs_max"
+    echo "quick=$quick"
+    echo "test_timeout=$test_timeout"
+    echo "kafka_version=$TEST_KAFKA_VERSION"
+    echo "librdkafka=$(basename "$src")"
+    echo "broker_note=$broker_note"
+    echo "date=$run_id"
+} >"$results/run.env"
+
+if [ -n "${SUITE_DOCS:-}" ]; then
+    python3 "$helpers/results-to-markdown.py" "$results" "$helpers/expected-failures.txt" \
+        >"$SUITE_DOCS" && echo "librdkafka-suite: wrote $SUITE_DOCS"
+fi
+
+echo "librdkafka-suite: wall time ${suite_secs}s"
+if [ ${#now_passing[@]} -gt 0 ]; then
+    echo "expected failures that now pass (remove them from expected-failures.txt): ${now_passing[*]}"
+fi
+if [ ${#regressions[@]} -gt 0 ]; then
+    echo "unexpected failures: ${regressions[*]}"
+fi
+echo "$passed passed, $failed failed"
+if [ ${#regressions[@]} -gt 0 ]; then exit 1; fi
+exit 0
