@@ -360,11 +360,8 @@ int broker_api_offset_commit(struct broker_request *req) {
     const char *gid = cstr(req, rq.GroupId);
     const char *mid = v >= 1 ? cstr(req, rq.MemberId) : "";
     struct group *g = NULL;
-    int16_t gerr = !c     ? PROTO_ERR_COORDINATOR_NOT_AVAILABLE
-                   : !gid ? PROTO_ERR_INVALID_GROUP_ID
-                          : group_commit_check(c, gid, mid ? mid : "",
-                                               v >= 7 ? cstr(req, rq.GroupInstanceId) : NULL,
-                                               v >= 1 ? rq.GenerationIdOrMemberEpoch : -1, &g);
+    /* unknown partitions first (as Kafka, which only passes known ones to the coordinator, so
+     * a commit of nothing valid creates no group) */
     for (int32_t i = 0; i < nt; i++) {
         struct OffsetCommitRequest_OffsetCommitRequestTopic *it = &rq.Topics[i];
         struct OffsetCommitResponse_OffsetCommitResponseTopic *ot = &cc->rs.Topics[i];
@@ -380,10 +377,8 @@ int broker_api_offset_commit(struct broker_request *req) {
             struct OffsetCommitResponse_OffsetCommitResponsePartition *op = &ot->Partitions[k];
             proto_OffsetCommitResponse_OffsetCommitResponsePartition_init(op);
             op->PartitionIndex = ip->PartitionIndex;
-            if (gerr) {
-                op->ErrorCode = gerr;
-            } else if (!t || ip->PartitionIndex < 0 ||
-                       ip->PartitionIndex >= broker_topic_partition_count(t)) {
+            if (!t || ip->PartitionIndex < 0 ||
+                ip->PartitionIndex >= broker_topic_partition_count(t)) {
                 op->ErrorCode = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
             } else if (ip->CommittedMetadata.len > OFFSET_METADATA_MAX_BYTES) {
                 op->ErrorCode = PROTO_ERR_OFFSET_METADATA_TOO_LARGE;
@@ -399,8 +394,17 @@ int broker_api_offset_commit(struct broker_request *req) {
             }
         }
     }
-    if (gerr || cc->n == 0) {
+    if (cc->n == 0) {
         BROKER_RESPOND(req, OffsetCommitResponse, &cc->rs);
+        return 0;
+    }
+    int16_t gerr = !c     ? PROTO_ERR_COORDINATOR_NOT_AVAILABLE
+                   : !gid ? PROTO_ERR_INVALID_GROUP_ID
+                          : group_commit_check(c, gid, mid ? mid : "",
+                                               v >= 7 ? cstr(req, rq.GroupInstanceId) : NULL,
+                                               v >= 1 ? rq.GenerationIdOrMemberEpoch : -1, &g);
+    if (gerr) {
+        commit_done(cc, gerr);
         return 0;
     }
     group_store_commit(b->groups->store, g, offs, cc->n, commit_done, cc);

@@ -699,8 +699,9 @@ static void expire_group(void *arg, struct group *g) {
             rl_free(names[i]);
         rl_free(names);
     }
+    /* as Kafka: an empty group without offsets is removed at the next cleanup */
     if (g->state == GROUP_EMPTY && g->n_offsets == 0 && g->n_members == 0 && g->n_pending == 0 &&
-        g->inflight_commits == 0 && g->state_ts_ms + e->retention <= e->now) {
+        g->inflight_commits == 0) {
         if (e->n_dead == e->cap_dead) {
             e->cap_dead = e->cap_dead ? e->cap_dead * 2 : 8;
             e->dead = rl_realloc(e->dead, sizeof(*e->dead) * e->cap_dead);

@@ -468,7 +468,11 @@ static void on_send(struct broker_conn *c, int res) {
             size_t take = RL_MIN(h->out.len - c->head_sent, left);
             c->head_sent += take;
             left -= take;
-            if (c->head_sent < h->out.len) break;
+            if (c->head_sent < h->out.len) {
+                rl_debug("reactor", "%s: partial send, %zu of %zu bytes of a response left",
+                         c->peer, h->out.len - c->head_sent, h->out.len);
+                break;
+            }
             conn_reap(c);
         }
     }

@@ -57,7 +57,7 @@ ensure_deb_src() {
         [ -f "$f" ] || continue
         # Keep enabled stanzas of type deb, rewritten to deb-src; blank lines separate stanzas.
         awk 'BEGIN { RS = ""; ORS = "\n\n" }
-             /(^|\n)Types:[^\n]*\<deb\>/ && !/(^|\n)Enabled: *no/ {
+             /(^|\n)Types:([ \t]+[a-z-]+)*[ \t]+deb([ \t]|\n|$)/ && !/(^|\n)Enabled: *no/ {
                  sub(/Types:[^\n]*/, "Types: deb-src"); print }' "$f" >>"$tmp"
     done
     for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do

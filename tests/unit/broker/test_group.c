@@ -397,6 +397,36 @@ static void test_static_member(void **state) {
     group_coord_destroy(c);
 }
 
+/* LeaveGroup: a pending member (MEMBER_ID_REQUIRED), a static member by instance id only, a
+ * fenced member id, an unknown member. */
+static void test_leave(void **state) {
+    struct group_coord *c = coord_new(0);
+    char ids[2][200];
+    const char *inst[] = {"s0", "s1"};
+    stable_group(c, "gl", 2, ids, inst);
+    struct group *g = group_find(c, "gl");
+    struct jres j;
+    join(c, "gl", "", NULL, P_RANGE, 1, true, &j);
+    assert_int_equal(j.error, PROTO_ERR_MEMBER_ID_REQUIRED);
+    assert_int_equal(g->n_pending, 1);
+    int16_t gerr;
+    assert_int_equal(group_leave(c, "gl", j.member_id, NULL, &gerr), 0);
+    assert_int_equal(g->n_pending, 0);
+    assert_int_equal(g->state, GROUP_STABLE);
+    assert_int_equal(group_leave(c, "gl", "ghost", NULL, &gerr), PROTO_ERR_UNKNOWN_MEMBER_ID);
+    assert_int_equal(group_leave(c, "gl", "ghost", "s0", &gerr), PROTO_ERR_FENCED_INSTANCE_ID);
+    assert_int_equal(group_leave(c, "gl", "", "nobody", &gerr), PROTO_ERR_UNKNOWN_MEMBER_ID);
+    assert_int_equal(group_leave(c, "gl", "", "s1", &gerr), 0);
+    assert_int_equal(gerr, 0);
+    assert_int_equal(g->n_members, 1);
+    assert_int_equal(g->state, GROUP_PREPARING_REBALANCE);
+    /* the last member leaves during the rebalance: the group becomes Empty */
+    assert_int_equal(group_leave(c, "gl", ids[0], "s0", &gerr), 0);
+    assert_int_equal(g->state, GROUP_EMPTY);
+    assert_int_equal(group_leave(c, "nogroup", "x", NULL, &gerr), PROTO_ERR_UNKNOWN_MEMBER_ID);
+    group_coord_destroy(c);
+}
+
 static void test_protocol_selection(void **state) {
     struct group_coord *c = coord_new(0);
     struct group_protocol a[] = {{"range", (uint8_t *)"a", 1}, {"roundrobin", (uint8_t *)"b", 1}};
@@ -741,6 +771,7 @@ int main(void) {
         cmocka_unit_test(test_session_expiry),
         cmocka_unit_test(test_rebalance_timeout_minus_one),
         cmocka_unit_test(test_static_member),
+        cmocka_unit_test(test_leave),
         cmocka_unit_test(test_protocol_selection),
         cmocka_unit_test(test_max_size),
         cmocka_unit_test(test_commit_checks),
