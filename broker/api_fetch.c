@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "topics.h"
 
 struct fetch_part {
@@ -126,6 +127,7 @@ static void fetch_complete(struct fetch_ctx *c) {
         c->waiting = false;
     }
     fetch_fill(c);
+    broker_metrics_fetch_done(req->b, &c->rq, &c->rs);
     BROKER_RESPOND(req, FetchResponse, &c->rs);
     for (int32_t i = 0; i < c->n_kept; i++)
         broker_topic_release(c->kept[i]);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "topics.h"
 
 struct produce_ctx;
@@ -62,6 +63,7 @@ static int16_t storage_err_code(int err) {
 
 static void produce_finish(struct produce_ctx *c) {
     struct broker_request *req = c->req;
+    broker_metrics_produce_done(req->b, &c->rs);
     if (c->acks == 0) {
         broker_request_drop(req);
         return;
@@ -235,6 +237,7 @@ static void produce_partition(struct produce_ctx *c, struct broker_topic *t,
         return;
     }
     out->BaseOffset = base;
+    broker_metrics_produced(req->b, t->name, buf, len);
     if (pp->idem)
         broker_pstate_record(p->pstate, pp->pid, pp->epoch, pp->first_seq,
                              broker_seq_add(h0.BaseSequence, h0.LastOffsetDelta), base, now);

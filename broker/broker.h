@@ -73,6 +73,7 @@ struct broker {
     struct broker_topics *topics;       /* topics.c */
     struct broker_groups *groups;       /* group coordinator */
     struct broker_producers *producers; /* idempotent producer state */
+    struct broker_metrics *metrics;     /* metrics.c; NULL without the admin listener */
     char cluster_id[64];
     int32_t node_id;
     bool ready;    /* recovery finished and listeners open */

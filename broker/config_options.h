@@ -81,3 +81,20 @@ OPT_INT(offsets_retention_minutes, "offsets.retention.minutes", 10080, 1, 214748
         "Committed offsets of an empty group expire after this many minutes.")
 OPT_INT(offsets_retention_check_interval_ms, "offsets.retention.check.interval.ms", 600000,
         100, 2147483647, "How often expired offsets are removed.")
+
+/* ---- admin / metrics ---- */
+OPT_STR(admin_listener, "admin.listener", "127.0.0.1:9644",
+        "host:port of the admin HTTP listener (/metrics, /health/live, /health/ready, "
+        "/log/level); empty = disabled (and no metrics are kept).")
+OPT_INT(log_slow_request_ms, "log.slow.request.ms", 0, 0, 2147483647,
+        "Requests taking at least this many milliseconds are logged at warn level (0 = off).")
+OPT_BOOL(metrics_partition_detail, "metrics.partition.detail", true,
+         "Export per-partition series; false = per-topic aggregates only.")
+OPT_INT(metrics_partition_detail_max, "metrics.partition.detail.max", 1000, 0, 2147483647,
+        "Above this many partitions in the broker, per-partition series become per-topic "
+        "aggregates.")
+OPT_INT(disk_alert_low_percent, "disk.alert.low.percent", 10, 0, 100,
+        "ringlet_storage_disk_alert_level is 1 (low) below this percentage of free space on "
+        "the data directory's filesystem.")
+OPT_INT(disk_alert_critical_percent, "disk.alert.critical.percent", 5, 0, 100,
+        "ringlet_storage_disk_alert_level is 2 (critical) below this percentage of free space.")

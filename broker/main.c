@@ -7,6 +7,7 @@
  * command line or configuration ("file:line: what is wrong").
  */
 #include "broker.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@ static void usage(FILE *f) {
                "same\n"
                "  --help-config        list every setting with its type, default and bounds\n"
                "  --help-config=markdown  the same as a Markdown table (docs/configuration.md)\n"
+               "  --help-metrics[=markdown]  list every metric (docs/metrics.md)\n"
                "  --version            print the version and exit\n");
 }
 
@@ -166,6 +168,10 @@ static int parse_args(int argc, char **argv, struct broker_config *cfg) {
             broker_config_print_help(stdout, true);
             return 0;
         }
+        if (strncmp(a, "--help-metrics", 14) == 0) {
+            broker_metrics_print_help(stdout, strcmp(a, "--help-metrics=markdown") == 0);
+            return 0;
+        }
         if (strcmp(a, "--config") == 0 || strcmp(a, "--set") == 0) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "ringletd: %s needs an argument\n", a);
@@ -230,6 +236,10 @@ int main(int argc, char **argv) {
     sigaddset(&set, SIGINT);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (broker_admin_http_start(b) < 0) { /* before recovery: /health/live answers during it */
+        broker_config_free(&b->cfg);
+        return 2;
+    }
 
     int rc;
     code = 1;
@@ -246,6 +256,8 @@ int main(int argc, char **argv) {
         rl_error("main", "cannot open the data directory %s: %s", b->cfg.log_dir, rl_strerror(rc));
         goto out;
     }
+    if (b->metrics)
+        storage_engine_set_fsync_observer(b->storage, broker_metrics_fsync_observe, b->metrics);
     if (cluster_id_setup(b) < 0) goto out_storage;
     if ((rc = broker_reactor_create(b, true)) < 0) goto out_storage;
     if ((rc = broker_topics_init(b)) < 0) {
@@ -275,6 +287,7 @@ out_storage:
     b->storage = NULL;
     broker_reactor_destroy(b);
 out:
+    broker_admin_http_stop(b);
     if (code == 0) rl_info("main", "ringletd stopped cleanly");
     broker_config_free(&b->cfg);
     return code;

@@ -25,6 +25,7 @@
  * Requests of a dead connection still complete; their responses are discarded.
  */
 #include "reactor_int.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -335,6 +336,12 @@ static void mark_dirty(struct broker_conn *c) {
 static void request_complete(struct broker_request *req) {
     RL_BUG_ON(req->state & BROKER_RQ_DONE); /* completed twice */
     req->state |= BROKER_RQ_DONE;
+    if (req->b->metrics) {
+        if (req->state & BROKER_RQ_CLOSE)
+            broker_metrics_request_closed(req);
+        else
+            broker_metrics_request_done(req);
+    }
     mark_dirty(req->conn);
 }
 
@@ -461,6 +468,7 @@ static void on_send(struct broker_conn *c, int res) {
     if (!c->dead && res < 0 && res != -EINTR && res != -EAGAIN)
         conn_close(c, res == -EPIPE || res == -ECONNRESET ? NULL : "send failed");
     if (!c->dead && res > 0) {
+        broker_metrics_bytes_sent(c->r->b, (size_t)res);
         c->last_active_ms = rl_mono_ms();
         size_t left = (size_t)res;
         while (left && c->head && !c->dead) {
@@ -490,6 +498,7 @@ static void conn_close(struct broker_conn *c, const char *why) {
     c->dead = true;
     c->closing = true;
     c->r->n_open--;
+    broker_metrics_conn_closed(c->r->b);
     shutdown(c->fd, SHUT_RDWR); /* completes the armed recv/send promptly */
     if (c->r->running) mark_dirty(c);
 }
@@ -585,6 +594,7 @@ static void on_recv(struct broker_conn *c, struct io_uring_cqe *cqe) {
     bool has_buf = !c->recv_direct && r->br && (cqe->flags & IORING_CQE_F_BUFFER);
     unsigned bid = has_buf ? cqe->flags >> IORING_CQE_BUFFER_SHIFT : 0;
     if (res > 0 && !c->dead) {
+        broker_metrics_bytes_received(r->b, (size_t)res);
         c->last_active_ms = rl_mono_ms();
         if (c->recv_direct) {
             c->partial_have += (size_t)res;
@@ -635,6 +645,7 @@ static void conn_new(struct broker_reactor *r, int fd) {
     if (r->draining || (int64_t)r->n_open >= r->b->cfg.max_connections) {
         close(fd);
         r->refused++;
+        broker_metrics_conn_rejected(r->b);
         if (now - r->last_refuse_log_ms >= 1000) {
             rl_warn("reactor", "refused %llu connection(s): max.connections (%lld) reached%s",
                     (unsigned long long)r->refused, (long long)r->b->cfg.max_connections,
@@ -662,6 +673,7 @@ static void conn_new(struct broker_reactor *r, int fd) {
     if (r->conns) r->conns->prev = c;
     r->conns = c;
     r->n_open++;
+    broker_metrics_conn_accepted(r->b);
     rl_debug("reactor", "%s: connection accepted", c->peer);
     conn_arm_recv(c);
 }
@@ -903,6 +915,7 @@ static void tick_fn(struct broker_timer *t) {
     int64_t now = rl_mono_ms(), wall = rl_now_ms();
     if (b->topics) broker_topics_tick(b, wall);
     if (b->groups) broker_groups_tick(b, wall);
+    if (b->metrics) broker_metrics_tick(b, wall);
     /* Idle connections: nothing pending, nothing partly received, quiet for too long. */
     int64_t idle = b->cfg.connections_max_idle_ms;
     for (struct broker_conn *c = r->conns, *next; c; c = next) {

@@ -10,7 +10,7 @@ PACKAGES=(
     liblz4-dev libsnappy-dev zlib1g-dev
     clang libclang-rt-14-dev
     librdkafka-dev kcat python3-kafka nodejs npm
-    util-linux e2fsprogs procps iproute2
+    util-linux e2fsprogs procps iproute2 libmicrohttpd-dev prometheus
 )
 
 missing=()

@@ -173,7 +173,7 @@ if [ -n "${SUITE_TESTS:-}" ]; then
 else
     tests=$(awk '/^[0-9]/ { print $1 }' "$helpers/tests.txt")
 fi
-runner_args=()
+runner_args=(-p1)
 if [ "$quick" = 1 ]; then runner_args+=(-Q); fi
 
 # Runs one test number in its own directory and process; writes <n>/result as
@@ -193,10 +193,10 @@ run_one() {
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
         status=FAIL
         detail="killed after ${test_timeout}s (timeout)"
-    elif [[ $row == *"| PASSED |"* ]] && [ $rc -eq 0 ]; then
+    elif [[ $row =~ \|[[:space:]]+PASSED[[:space:]]+\| ]] && [ $rc -eq 0 ]; then
         status=PASS
         detail=""
-    elif [[ $row == *"| SKIPPED |"* ]]; then
+    elif [[ $row =~ \|[[:space:]]+SKIPPED[[:space:]]+\| ]]; then
         status=SKIP
         detail=$(sed 's/^|[^|]*|[^|]*|[^|]*|[[:space:]]*//' <<<"$row")
     else

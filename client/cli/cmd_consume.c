@@ -14,7 +14,6 @@
 #include "cli.h"
 #include "ringlet/common.h"
 
-
 enum { O_OFFSET = 1, O_COUNT, O_EXIT, O_FORMAT_STR, O_PARTITION, O_GROUP, O_ASSIGNOR };
 
 struct consume_opts {
@@ -108,9 +107,13 @@ static int print_record(void *opaque, const struct ringlet_msg *m) {
         .partition = m->partition,
         .offset = m->offset,
         .timestamp = m->timestamp,
-        .key = m->key.len > 0 ? m->key.ptr : m->key.len == 0 ? empty : NULL,
+        .key = m->key.len > 0    ? m->key.ptr
+               : m->key.len == 0 ? empty
+                                 : NULL,
         .key_len = m->key.len,
-        .value = m->value.len > 0 ? m->value.ptr : m->value.len == 0 ? empty : NULL,
+        .value = m->value.len > 0    ? m->value.ptr
+                 : m->value.len == 0 ? empty
+                                     : NULL,
         .value_len = m->value.len,
         .headers = hs,
         .n_headers = m->n_headers,
@@ -176,9 +179,9 @@ static int run_consume(struct cli *c, int argc, char **argv) {
     int e = o.group ? ringlet_consumer_subscribe(cons, pos[0])
                     : ringlet_consumer_assign(cons, pos[0], o.parts, o.nparts ? o.nparts : -1);
     if (e != 0) {
-        cli_errorf(c, "%s", ringlet_consumer_last_error(cons)[0]
-                                ? ringlet_consumer_last_error(cons)
-                                : cli_strerror(e));
+        cli_errorf(c, "%s",
+                   ringlet_consumer_last_error(cons)[0] ? ringlet_consumer_last_error(cons)
+                                                        : cli_strerror(e));
         rc = e == -ENOENT && o.nparts ? CLI_USAGE : CLI_FAIL;
     }
     struct printer pr = {.c = c, .o = &o};

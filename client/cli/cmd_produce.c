@@ -25,8 +25,7 @@ enum {
     O_PRINT,
     O_LINGER,
     O_BATCH,
-    O_NO_IDEMP,
-    O_INPUT_FD
+    O_NO_IDEMP
 };
 
 struct produce_opts {
@@ -248,8 +247,8 @@ static int run_produce(struct cli *c, int argc, char **argv) {
     int64_t lineno = 0;
     lr.fd = o.input_fd;
     for (;;) {
-        const char *line;
-        size_t len;
+        const char *line = NULL;
+        size_t len = 0;
         int r = next_line(&lr, o.pc.linger_ms > 0 ? o.pc.linger_ms : 1, &line, &len);
         if (r == -EAGAIN) {
             ringlet_producer_poll(p);

@@ -13,6 +13,7 @@
 #include "ringlet/common.h"
 
 RINGLET_CODEC(DescribeLogDirs)
+RINGLET_CODEC(DescribeConfigs)
 RINGLET_CODEC(CreateTopics)
 RINGLET_CODEC(DeleteTopics)
 RINGLET_CODEC(IncrementalAlterConfigs)
@@ -213,6 +214,89 @@ static void json_ids(struct out_json *j, const char *key, const int32_t *ids, in
     out_json_arr_end(j);
 }
 
+/* The topic's config overrides (DescribeConfigs). Writes a "configs" member (JSON) or a
+ * CONFIGS section (table); brokers without DescribeConfigs get null / nothing. Returns
+ * CLI_FAIL if the broker answered with an error. */
+static int print_configs(struct cli *c, struct ringlet_client *cl, const char *topic,
+                         struct out_json *j) {
+    struct ringlet_conn *conn;
+    char err[256];
+    int rc = 0;
+    if (ringlet_client_any_conn(cl, &conn, err, sizeof(err)) != 0) {
+        cli_errorf(c, "%s", err);
+        return CLI_FAIL;
+    }
+    struct DescribeConfigsRequest_DescribeConfigsResource res;
+    proto_DescribeConfigsRequest_DescribeConfigsResource_init(&res);
+    res.ResourceType = 2; /* TOPIC */
+    res.ResourceName = proto_str_c(topic);
+    res.ConfigurationKeys = NULL;
+    res.n_ConfigurationKeys = -1;
+    struct DescribeConfigsRequest req;
+    proto_DescribeConfigsRequest_init(&req);
+    req.Resources = &res;
+    req.n_Resources = 1;
+    struct proto_arena a;
+    proto_arena_init(&a);
+    struct DescribeConfigsResponse resp;
+    struct ringlet_resp frame = {0};
+    int16_t v = 0;
+    int e =
+        ringlet_call(conn, PROTO_API_KEY_DESCRIBE_CONFIGS, 0, 4, ringlet_enc_DescribeConfigsRequest,
+                     &req, ringlet_dec_DescribeConfigsResponse, &resp, &a, &frame,
+                     ringlet_client_conf(cl)->request_timeout_ms, &v);
+    if (c->json) {
+        out_json_key(j, "configs");
+        if (e != 0 || resp.n_Results < 1 || resp.Results[0].ErrorCode != 0) {
+            out_json_null(j);
+        } else {
+            out_json_obj_begin(j);
+            const struct DescribeConfigsResponse_DescribeConfigsResult *r = &resp.Results[0];
+            for (int32_t i = 0; i < r->n_Configs; i++) {
+                const struct DescribeConfigsResponse_DescribeConfigsResourceResult *cf =
+                    &r->Configs[i];
+                bool override = v == 0 ? !cf->IsDefault : cf->ConfigSource == 1;
+                if (!override) continue;
+                char *name = proto_str_dup(cf->Name);
+                out_json_key(j, name ? name : "");
+                if (cf->IsSensitive)
+                    out_json_null(j);
+                else
+                    out_json_strn(j, cf->Value.ptr, cf->Value.len);
+                rl_free(name);
+            }
+            out_json_obj_end(j);
+        }
+    }
+    if (e == 0 && resp.n_Results > 0 && resp.Results[0].ErrorCode != 0) {
+        cli_errorf(c, "DescribeConfigs %s: %s", topic, proto_error_name(resp.Results[0].ErrorCode));
+        rc = CLI_FAIL;
+    } else if (e != 0 && e != -ENOTSUP) {
+        cli_errorf(c, "DescribeConfigs %s: %s", topic, cli_strerror(e));
+        rc = CLI_FAIL;
+    } else if (e == 0 && !c->json && resp.n_Results > 0) {
+        const struct DescribeConfigsResponse_DescribeConfigsResult *r = &resp.Results[0];
+        bool any = false;
+        for (int32_t i = 0; i < r->n_Configs; i++) {
+            const struct DescribeConfigsResponse_DescribeConfigsResourceResult *cf = &r->Configs[i];
+            bool override = v == 0 ? !cf->IsDefault : cf->ConfigSource == 1;
+            if (!override) continue;
+            if (!any) fputs("CONFIGS (overrides)\n", c->out);
+            any = true;
+            fprintf(c->out, "  %.*s=%.*s\n", RL_MAX(cf->Name.len, 0),
+                    cf->Name.ptr ? cf->Name.ptr : "",
+                    cf->IsSensitive ? 11 : RL_MAX(cf->Value.len, 0),
+                    cf->IsSensitive ? "(sensitive)"
+                    : cf->Value.ptr ? cf->Value.ptr
+                                    : "");
+        }
+        if (!any) fputs("CONFIGS (overrides): none\n", c->out);
+    }
+    ringlet_resp_free(&frame);
+    proto_arena_destroy(&a);
+    return rc;
+}
+
 static int run_describe(struct cli *c, int argc, char **argv) {
     char **pos;
     int npos;
@@ -339,10 +423,12 @@ static int run_describe(struct cli *c, int argc, char **argv) {
         }
         if (c->json) {
             out_json_arr_end(&j);
+            if (print_configs(c, cl, t->name, &j)) rc = CLI_FAIL;
             out_json_obj_end(&j);
         } else {
             out_table_print(c->out, &tb);
             out_table_free(&tb);
+            if (print_configs(c, cl, t->name, NULL)) rc = CLI_FAIL;
         }
         rl_free(ids);
         rl_free(start);
@@ -365,7 +451,7 @@ const struct cli_cmd cli_cmd_topic_describe = {
     "topic",
     "describe",
     "TOPIC... [options]",
-    "Show partitions: leader, replicas, ISR, log start/end offsets, record count, size on disk.",
+    "Show partitions (leader, replicas, ISR, log start/end, records, size) and config overrides.",
     "Sizes come from DescribeLogDirs (\"-\" if the broker does not support it); offsets from\n"
     "ListOffsets (earliest and latest).\n\nExamples:\n  ringlet topic describe orders\n"
     "  ringlet topic describe orders payments --format json\n",

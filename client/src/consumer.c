@@ -130,8 +130,8 @@ static int load_partitions(struct ringlet_consumer *c, bool rebuild, const int32
                            int n_only) {
     struct ringlet_metadata *md = NULL;
     const char *name = c->topic;
-    int err = ringlet_metadata_get(c->cl, &name, 1, false, &md, c->last_error,
-                                   sizeof(c->last_error));
+    int err =
+        ringlet_metadata_get(c->cl, &name, 1, false, &md, c->last_error, sizeof(c->last_error));
     if (err) return err;
     const struct ringlet_topic_md *t = ringlet_metadata_topic(md, name);
     if (t == NULL || t->error) {
@@ -173,8 +173,8 @@ static int resolve_start(struct ringlet_consumer *c, const struct ringlet_start 
     const struct ringlet_start *spec = start ? start : &c->conf.start;
     struct ringlet_metadata *md = NULL;
     const char *name = c->topic;
-    int err = ringlet_metadata_get(c->cl, &name, 1, false, &md, c->last_error,
-                                   sizeof(c->last_error));
+    int err =
+        ringlet_metadata_get(c->cl, &name, 1, false, &md, c->last_error, sizeof(c->last_error));
     if (err) return err;
     const struct ringlet_topic_md *t = ringlet_metadata_topic(md, name);
     int32_t *ids = rl_calloc((size_t)c->np + 1, sizeof(int32_t));
@@ -322,7 +322,8 @@ int ringlet_consumer_commit(struct ringlet_consumer *c) {
 /* Committed offsets of the assigned partitions become their positions. */
 static int fetch_committed(struct ringlet_consumer *c) {
     int32_t *ids = rl_calloc((size_t)c->np + 1, sizeof(int32_t));
-    for (int i = 0; i < c->np; i++) ids[i] = c->p[i].partition;
+    for (int i = 0; i < c->np; i++)
+        ids[i] = c->p[i].partition;
     struct OffsetFetchRequest_OffsetFetchRequestTopic t;
     proto_OffsetFetchRequest_OffsetFetchRequestTopic_init(&t);
     t.Name = proto_str_c(c->topic);
@@ -402,8 +403,7 @@ leader_assign(struct ringlet_consumer *c, const struct JoinGroupResponse *jr,
     }
     if (ringlet_assign(proto ? proto : "range", mem, nm, tops, ntops) != 0)
         ringlet_assign("range", mem, nm, tops, ntops);
-    struct SyncGroupRequest_SyncGroupRequestAssignment *sa =
-        rl_calloc((size_t)nm + 1, sizeof(*sa));
+    struct SyncGroupRequest_SyncGroupRequestAssignment *sa = rl_calloc((size_t)nm + 1, sizeof(*sa));
     struct proto_writer *bufs = rl_calloc((size_t)nm + 1, sizeof(*bufs));
     for (int32_t m = 0; m < nm; m++) {
         proto_writer_init(&bufs[m]);
@@ -412,7 +412,8 @@ leader_assign(struct ringlet_consumer *c, const struct JoinGroupResponse *jr,
         sa[m].MemberId = jr->Members[m].MemberId;
         sa[m].Assignment = (struct proto_bytes){bufs[m].buf, (int32_t)bufs[m].len};
         ringlet_tps_free(mem[m].assigned, mem[m].n_assigned);
-        for (int k = 0; k < mem[m].n_topics; k++) rl_free(mem[m].topics[k]);
+        for (int k = 0; k < mem[m].n_topics; k++)
+            rl_free(mem[m].topics[k]);
         rl_free(mem[m].topics);
         rl_free(ids[m]);
     }
@@ -530,7 +531,8 @@ static int group_join(struct ringlet_consumer *c) {
         e = ringlet_call(c->coord, PROTO_API_KEY_SYNC_GROUP, 0, 5, ringlet_enc_SyncGroupRequest,
                          &sreq, ringlet_dec_SyncGroupResponse, &sr, &a2, &frame2,
                          c->conf.rebalance_timeout_ms + 10000, NULL);
-        for (int m = 0; m < nsa; m++) proto_writer_free(&bufs[m]);
+        for (int m = 0; m < nsa; m++)
+            proto_writer_free(&bufs[m]);
         rl_free(bufs);
         rl_free(sa);
         ringlet_resp_free(&frame);
@@ -711,8 +713,9 @@ int ringlet_consumer_poll(struct ringlet_consumer *c, int max_wait_ms, ringlet_m
             for (int k = 0; k < n && rc == 0 && !c->stop_round; k++) {
                 struct cpart *p = &c->p[idx[k]];
                 if (fp[k].error == PROTO_ERR_OFFSET_OUT_OF_RANGE) {
-                    rl_warn("client", "%s/%d: offset %" PRId64 " out of range; restarting at "
-                                      "the log start",
+                    rl_warn("client",
+                            "%s/%d: offset %" PRId64 " out of range; restarting at "
+                            "the log start",
                             c->topic, p->partition, p->position);
                     p->position = -1;
                     struct ringlet_start earliest = {RINGLET_START_EARLIEST, 0};

@@ -45,6 +45,7 @@ struct sending {
     struct proto_writer bytes;
     void **opaques;
     int32_t count;
+    int64_t created_ms;  /* monotonic: when its first record arrived */
     int64_t deadline_ms; /* monotonic: delivery timeout */
     bool done;
 };
@@ -59,6 +60,8 @@ struct ringlet_producer {
     int64_t producer_id;
     int16_t producer_epoch;
     bool failed_since_flush;
+    struct sending *queue; /* closed batches not yet sent */
+    int nq;
     char last_error[256];
     uint64_t rng;
 };
@@ -200,9 +203,9 @@ static int topic_refresh(struct ringlet_producer *p, struct ptopic *t) {
         const struct ringlet_topic_md *tm = ringlet_metadata_topic(md, name);
         int16_t ec = tm ? tm->error : PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
         if (ec == 0 && tm->n_partitions > 0) {
-            int32_t n = 0;
-            for (int32_t i = 0; i < tm->n_partitions; i++)
-                n = RL_MAX(n, tm->partitions[i].partition + 1);
+            /* Kafka numbers partitions 0..n-1; entries outside that range (a broken or hostile
+             * answer) are ignored rather than trusted as array indexes. */
+            int32_t n = tm->n_partitions;
             if (n > t->n_partitions) { /* grown (or first time) */
                 t->leaders = rl_realloc(t->leaders, sizeof(int32_t) * (size_t)n);
                 t->next_seq = rl_realloc(t->next_seq, sizeof(int32_t) * (size_t)n);
@@ -215,8 +218,10 @@ static int topic_refresh(struct ringlet_producer *p, struct ptopic *t) {
             }
             for (int32_t i = 0; i < t->n_partitions; i++)
                 t->leaders[i] = -1;
-            for (int32_t i = 0; i < tm->n_partitions; i++)
-                t->leaders[tm->partitions[i].partition] = tm->partitions[i].leader;
+            for (int32_t i = 0; i < tm->n_partitions; i++) {
+                int32_t pi = tm->partitions[i].partition;
+                if (pi >= 0 && pi < t->n_partitions) t->leaders[pi] = tm->partitions[i].leader;
+            }
             ringlet_metadata_free(md);
             return 0;
         }
@@ -372,62 +377,72 @@ static void send_round(struct ringlet_producer *p, int32_t leader, struct sendin
     rl_free(pd);
 }
 
-/* Closes the selected open batches (all when force, else full or lingered ones) and sends
- * them, retrying retriable failures until each is delivered or times out. Returns the number
- * of records reported. */
-static int drain(struct ringlet_producer *p, bool force) {
-    int64_t now = rl_mono_ms();
-    struct sending *s = NULL;
-    int n = 0, reported = 0;
-    for (int ti = 0; ti < p->n_topics; ti++) {
-        struct ptopic *t = &p->topics[ti];
-        for (int32_t pi = 0; pi < t->n_partitions; pi++) {
-            struct pbatch *b = &t->batches[pi];
-            if (!b->open) continue;
-            bool ready = force || b->bytes >= (size_t)p->conf.batch_size ||
-                         now - b->created_ms >= p->conf.linger_ms;
-            if (!ready) continue;
-            s = rl_realloc(s, sizeof(*s) * (size_t)(n + 1));
-            struct sending *x = &s[n++];
-            memset(x, 0, sizeof(*x));
-            x->topic = ti;
-            x->partition = pi;
-            x->count = b->b.count;
-            x->opaques = b->opaques;
-            x->deadline_ms = b->created_ms + p->conf.delivery_timeout_ms;
-            if (p->conf.idempotence) {
-                b->b.producer_id = p->producer_id;
-                b->b.producer_epoch = p->producer_epoch;
-                b->b.base_sequence = t->next_seq[pi];
-                t->next_seq[pi] = (int32_t)(((int64_t)t->next_seq[pi] + b->b.count) & INT32_MAX);
-            }
-            proto_writer_init(&x->bytes);
-            int err = proto_batch_builder_finish(&b->b, p->conf.codec, &x->bytes);
-            proto_batch_builder_free(&b->b);
-            b->open = false;
-            b->opaques = NULL;
-            b->n_opaques = b->cap_opaques = 0;
-            b->bytes = 0;
-            if (t->sticky == pi) t->sticky = sticky_pick(p, t, pi);
-            if (err) {
-                snprintf(p->last_error, sizeof(p->last_error), "compressing a batch: %s",
-                         rl_strerror(err));
-                report(p, t->name, pi, -1, 0, err, x->opaques, x->count);
-                reported += x->count;
-                x->done = true;
-            }
-        }
+/* Closed batches wait in p->queue so that one Produce request carries several partitions'
+ * batches (a request may hold only one batch per partition). */
+#define MAX_QUEUED_BATCHES 8
+
+/* Closes the open batch of (ti, pi) into the queue (sequence numbers assigned now, so a retry
+ * resends identical bytes). Returns the records reported (only on a compression failure). */
+static int close_batch(struct ringlet_producer *p, int ti, int32_t pi) {
+    struct ptopic *t = &p->topics[ti];
+    struct pbatch *b = &t->batches[pi];
+    p->queue = rl_realloc(p->queue, sizeof(*p->queue) * (size_t)(p->nq + 1));
+    struct sending *x = &p->queue[p->nq++];
+    memset(x, 0, sizeof(*x));
+    x->topic = ti;
+    x->partition = pi;
+    x->count = b->b.count;
+    x->opaques = b->opaques;
+    x->created_ms = b->created_ms;
+    x->deadline_ms = b->created_ms + p->conf.delivery_timeout_ms;
+    if (p->conf.idempotence) {
+        b->b.producer_id = p->producer_id;
+        b->b.producer_epoch = p->producer_epoch;
+        b->b.base_sequence = t->next_seq[pi];
+        t->next_seq[pi] = (int32_t)(((int64_t)t->next_seq[pi] + b->b.count) & INT32_MAX);
     }
+    proto_writer_init(&x->bytes);
+    int err = proto_batch_builder_finish(&b->b, p->conf.codec, &x->bytes);
+    proto_batch_builder_free(&b->b);
+    b->open = false;
+    b->opaques = NULL;
+    b->n_opaques = b->cap_opaques = 0;
+    b->bytes = 0;
+    if (t->sticky == pi) t->sticky = sticky_pick(p, t, pi);
+    if (err) {
+        snprintf(p->last_error, sizeof(p->last_error), "compressing a batch: %s", rl_strerror(err));
+        report(p, t->name, pi, -1, 0, err, x->opaques, x->count);
+        x->done = true;
+        return x->count;
+    }
+    return 0;
+}
+
+/* True if an earlier queue entry for the same partition is still unsent: a later batch must
+ * wait for it (sequence order). */
+static bool blocked(const struct sending *q, int k) {
+    for (int j = 0; j < k; j++)
+        if (!q[j].done && q[j].topic == q[k].topic && q[j].partition == q[k].partition) return true;
+    return false;
+}
+
+/* Sends every queued batch, one request per leader per round, retrying retriable failures
+ * until each batch is delivered or times out. Returns the number of records reported. */
+static int send_queue(struct ringlet_producer *p) {
+    struct sending *s = p->queue;
+    int n = p->nq, reported = 0;
     for (int round = 0;; round++) {
-        bool pending = false;
+        bool failed = false, pending = false;
+        bool *tried = rl_calloc((size_t)n + 1, sizeof(bool));
         for (int i = 0; i < n; i++) {
-            if (s[i].done) continue;
-            pending = true;
+            if (s[i].done || tried[i] || blocked(s, i)) continue;
             int32_t leader = p->topics[s[i].topic].leaders[s[i].partition];
             if (leader < 0) { /* no leader now: refresh and try next round */
                 topic_refresh(p, &p->topics[s[i].topic]);
                 leader = p->topics[s[i].topic].leaders[s[i].partition];
                 if (leader < 0) {
+                    tried[i] = true;
+                    failed = true;
                     if (rl_mono_ms() >= s[i].deadline_ms) {
                         struct ptopic *t = &p->topics[s[i].topic];
                         report(p, t->name, s[i].partition, -1, PROTO_ERR_LEADER_NOT_AVAILABLE, 0,
@@ -438,39 +453,74 @@ static int drain(struct ringlet_producer *p, bool force) {
                     continue;
                 }
             }
-            /* Everything else pending for this leader goes in the same request. */
+            /* Everything sendable for this leader goes in the same request. */
             struct sending *group = rl_calloc((size_t)n, sizeof(*group));
             int *idx = rl_calloc((size_t)n, sizeof(int));
             int ng = 0;
             for (int k = i; k < n; k++) {
-                if (s[k].done) continue;
+                if (s[k].done || tried[k] || blocked(s, k)) continue;
                 if (p->topics[s[k].topic].leaders[s[k].partition] != leader) continue;
+                bool dup = false;
+                for (int g = 0; g < ng; g++)
+                    if (group[g].topic == s[k].topic && group[g].partition == s[k].partition)
+                        dup = true;
+                if (dup) continue;
                 group[ng] = s[k];
                 idx[ng++] = k;
             }
             send_round(p, leader, group, ng);
             for (int k = 0; k < ng; k++) {
-                if (group[k].done) reported += group[k].count;
+                tried[idx[k]] = true;
+                if (group[k].done)
+                    reported += group[k].count;
+                else
+                    failed = true;
                 s[idx[k]].done = group[k].done;
             }
             rl_free(group);
             rl_free(idx);
         }
-        if (!pending) break;
-        bool again = false;
+        rl_free(tried);
         for (int i = 0; i < n; i++)
-            if (!s[i].done) again = true;
-        if (!again) break;
-        /* Retriable failures: new leaders, then back off. */
-        for (int ti = 0; ti < p->n_topics; ti++)
-            topic_refresh(p, &p->topics[ti]);
-        sleep_ms(ringlet_backoff_ms(&p->cl->conf, round));
+            if (!s[i].done) pending = true;
+        if (!pending) break;
+        if (failed) { /* retriable failures: new leaders, then back off */
+            for (int ti = 0; ti < p->n_topics; ti++)
+                topic_refresh(p, &p->topics[ti]);
+            sleep_ms(ringlet_backoff_ms(&p->cl->conf, round));
+        }
     }
     for (int i = 0; i < n; i++) {
         proto_writer_free(&s[i].bytes);
         rl_free(s[i].opaques);
     }
     rl_free(s);
+    p->queue = NULL;
+    p->nq = 0;
+    return reported;
+}
+
+/* Closes the selected open batches (all when force, else full or lingered ones) and sends the
+ * queue when forced, when a lingered batch was closed, or when it is long enough. */
+static int drain(struct ringlet_producer *p, bool force) {
+    int64_t now = rl_mono_ms();
+    int reported = 0;
+    bool lingered = false;
+    for (int ti = 0; ti < p->n_topics; ti++) {
+        struct ptopic *t = &p->topics[ti];
+        for (int32_t pi = 0; pi < t->n_partitions; pi++) {
+            struct pbatch *b = &t->batches[pi];
+            if (!b->open) continue;
+            bool full = b->bytes >= (size_t)p->conf.batch_size;
+            bool old = now - b->created_ms >= p->conf.linger_ms;
+            if (!force && !full && !old) continue;
+            if (old) lingered = true;
+            reported += close_batch(p, ti, pi);
+        }
+    }
+    if (p->nq > 0 && (force || lingered || p->nq >= MAX_QUEUED_BATCHES ||
+                      now - p->queue[0].created_ms >= p->conf.linger_ms))
+        reported += send_queue(p);
     return reported;
 }
 
@@ -482,8 +532,9 @@ int ringlet_producer_send(struct ringlet_producer *p, const char *topic, int32_t
     int err = topic_get(p, topic, &t);
     if (err) return err;
     if (partition >= t->n_partitions || partition < -1) {
-        snprintf(p->last_error, sizeof(p->last_error), "topic %s has %d partitions, not %d", topic,
-                 t->n_partitions, partition + 1);
+        snprintf(p->last_error, sizeof(p->last_error),
+                 "topic %s has %d partitions: there is no partition %d", topic, t->n_partitions,
+                 partition);
         return -EINVAL;
     }
     bool unkeyed = partition < 0 && (key == NULL || key_len < 0);
@@ -508,12 +559,9 @@ int ringlet_producer_send(struct ringlet_producer *p, const char *topic, int32_t
     struct pbatch *b = &t->batches[partition];
     /* A record that would overflow a non-empty batch closes it first. */
     if (b->open && b->bytes + rec_bytes > (size_t)p->conf.batch_size) {
-        drain(p, false);            /* sends every full or lingered batch, this one included */
+        close_batch(p, (int)(t - p->topics), partition);
+        if (p->nq >= MAX_QUEUED_BATCHES) send_queue(p);
         b = &t->batches[partition]; /* a metadata refresh may have moved the array */
-        if (b->open) {              /* not selected (not full by bytes yet): force it */
-            b->created_ms = INT64_MIN / 2;
-            drain(p, false);
-        }
         if (unkeyed && t->sticky >= 0) partition = t->sticky; /* the sticky partition moved on */
         b = &t->batches[partition];
     }
@@ -534,7 +582,10 @@ int ringlet_producer_send(struct ringlet_producer *p, const char *topic, int32_t
     }
     b->opaques[b->n_opaques++] = msg_opaque;
     b->bytes += rec_bytes;
-    if (b->bytes >= (size_t)p->conf.batch_size) drain(p, false);
+    if (b->bytes >= (size_t)p->conf.batch_size) {
+        close_batch(p, (int)(t - p->topics), partition);
+        if (p->nq >= MAX_QUEUED_BATCHES) send_queue(p);
+    }
     return 0;
 }
 
@@ -551,6 +602,14 @@ int ringlet_producer_flush(struct ringlet_producer *p) {
 
 void ringlet_producer_destroy(struct ringlet_producer *p) {
     if (p == NULL) return;
+    for (int i = 0; i < p->nq; i++) {
+        if (!p->queue[i].done)
+            report(p, p->topics[p->queue[i].topic].name, p->queue[i].partition, -1, 0, -ECANCELED,
+                   p->queue[i].opaques, p->queue[i].count);
+        proto_writer_free(&p->queue[i].bytes);
+        rl_free(p->queue[i].opaques);
+    }
+    rl_free(p->queue);
     for (int ti = 0; ti < p->n_topics; ti++) {
         struct ptopic *t = &p->topics[ti];
         for (int32_t pi = 0; pi < t->n_partitions; pi++) {

@@ -320,6 +320,12 @@ bool storage_engine_was_clean(const struct storage_engine *e) {
     return e->clean;
 }
 
+void storage_engine_set_fsync_observer(struct storage_engine *e, storage_fsync_observer_fn fn,
+                                       void *arg) {
+    e->fsync_obs = fn;
+    e->fsync_obs_arg = arg;
+}
+
 int storage_engine_wait(struct storage_engine *e, int timeout_ms) {
     bool ready = e->fake_head != NULL || (e->use_uring && io_uring_cq_ready(&e->ring) > 0);
     if (!ready) {

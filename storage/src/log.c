@@ -200,6 +200,7 @@ static void log_maybe_flush(struct storage_log *log) {
         s->dirty = false;
         struct storage_op *op = storage__op_get(e);
         op->kind = STORAGE_OP_FSYNC;
+        op->pos = rl_mono_ns();
         op->log = log;
         op->seg = s;
         op->fd = s->fd;
@@ -243,6 +244,9 @@ static void maybe_zero(struct storage_log *log, struct storage_segment *s) {
     struct storage_engine *e = log->engine;
     int64_t p = e->prealloc;
     if (!p || s->sealed || s->zero_hi > s->zero_lo || s->end + p / 2 <= s->zeroed_end) return;
+    /* Zeros save fdatasync its metadata commit, which dominates small appends; with large
+     * appends the data transfer dominates and the zeros would double the bytes synced. */
+    if (log->avg_append > STORAGE_PREALLOC_MAX_AVG_APPEND) return;
     int64_t start = RL_MAX(s->zeroed_end, s->end);
     int64_t stop = RL_MIN(start + p, log->cfg.segment_bytes);
     if (stop <= start) return;
@@ -309,6 +313,7 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
         seg_finish_seal(log, s);
         break;
     case STORAGE_OP_FSYNC:
+        if (e->fsync_obs) e->fsync_obs(e->fsync_obs_arg, rl_mono_ns() - op->pos);
         s->inflight--;
         log->inflight--;
         if (res < 0) {
@@ -857,6 +862,7 @@ int storage_log_append(struct storage_log *log, uint8_t *buf, size_t len, int32_
     }
     int fd = storage__seg_fd(log, s);
     if (fd < 0) return fd;
+    log->avg_append += ((int64_t)len - log->avg_append) / 8;
     int64_t base = log->next_offset, off = base;
     for (size_t p = 0; p < len;) {
         struct proto_batch_header h;

@@ -17,6 +17,9 @@
 
 #define STORAGE_MOD "storage"
 
+/* Zeros are pre-written only while the average append is at most this large (see maybe_zero). */
+#define STORAGE_PREALLOC_MAX_AVG_APPEND (128 << 10)
+
 /* ---- ops layer --------------------------------------------------------------------------------
  * An op is one write or fdatasync. Ops are pooled by the engine (no allocation per append); the
  * same struct is the append request, so an append costs one pooled object. */
@@ -43,7 +46,7 @@ struct storage_op {
     const uint8_t *buf;
     uint32_t len;  /* total bytes */
     uint32_t done; /* bytes already written (short writes resume here) */
-    int64_t pos;   /* file position of buf[0] */
+    int64_t pos;   /* file position of buf[0]; fsync: rl_mono_ns() at submission */
     /* append */
     int64_t base_offset;
     int64_t end_offset; /* one past the last offset */
@@ -125,6 +128,7 @@ struct storage_log {
     int flush_err;
     bool flush_requested; /* a flush without waiters (roll, interval, seal) */
     int64_t unflushed_msgs;
+    int64_t avg_append; /* moving average of append sizes (bytes) */
     int64_t last_flush_ms;
 
     /* appends in offset order, from submission until their write completes */
@@ -177,6 +181,8 @@ struct storage_engine {
 
     uint8_t *scratch; /* scan buffer */
     size_t scratch_cap;
+    storage_fsync_observer_fn fsync_obs; /* storage_engine_set_fsync_observer */
+    void *fsync_obs_arg;
 };
 
 struct storage_op *storage__op_get(struct storage_engine *e);

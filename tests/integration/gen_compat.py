@@ -53,7 +53,7 @@ def main():
         for r in rs:
             res = MARK.get(r["result"], r["result"])
             if r["result"] != "pass" and r.get("detail"):
-                detail = r["detail"].replace("|", "\\|").replace("\n", " ")[:160]
+                detail = r["detail"].split("\n")[0].replace("|", "\\|")[:200]
                 res += " (%s)" % detail
             out.append("| %s | `integ_%s` | %s |" % (r["scenario"], r["test"], res))
         out.append("")

@@ -12,6 +12,7 @@ Each test script defines test functions and calls run_tests(); ctest runs
   RINGLET_INTEG_SCALE multiplier for message counts (default 1.0; CI under ASan may lower it)
 Exit codes: 0 pass, 1 fail, 77 skipped.
 """
+import ctypes
 import json
 import os
 import random
@@ -49,6 +50,15 @@ def scaled(n, minimum=1):
     """Scale a message count by RINGLET_INTEG_SCALE."""
     s = float(os.environ.get("RINGLET_INTEG_SCALE", "1"))
     return max(minimum, int(n * s))
+
+
+def _die_with_parent():
+    """preexec_fn: SIGKILL this child when the test process dies (e.g. killed by ctest on a
+    timeout), so no broker or client outlives its test."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def log(msg):
@@ -156,7 +166,8 @@ class Broker:
         logf.flush()
         env = dict(os.environ)
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                     stdout=logf, stderr=logf, env=env)
+                                     stdout=logf, stderr=logf, env=env,
+                                     preexec_fn=_die_with_parent)
         logf.close()
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -277,7 +288,7 @@ class Context:
         try:
             p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=timeout,
-                               env=env or self.client_env())
+                               env=env or self.client_env(), preexec_fn=_die_with_parent)
         except subprocess.TimeoutExpired as e:
             raise TestFailure("%s timed out after %d s; stderr tail:\n%s"
                               % (argv[0], timeout, (e.stderr or b"")[-3000:].decode(
@@ -294,7 +305,7 @@ class Context:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                              stdout=stdout if stdout is not None else subprocess.DEVNULL,
                              stderr=subprocess.STDOUT if stdout is not None else None,
-                             env=env or self.client_env())
+                             env=env or self.client_env(), preexec_fn=_die_with_parent)
         self.procs.append(p)
         return p
 
@@ -378,6 +389,15 @@ def run_tests(tests):
     ctx = Context(name)
     t0 = time.time()
     result, detail, rc = "pass", "", 0
+    # Until it finishes, the recorded result says so (a SIGKILL from ctest leaves it).
+    write_result(name, meta, "fail", 0, "did not finish (killed?)")
+    limit = int(os.environ.get("RINGLET_TEST_TIMEOUT", "0"))
+
+    def on_alarm(signum, frame):
+        raise TestFailure("test did not finish within %d s" % limit)
+    if limit > 0:
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.alarm(limit)
     try:
         fn(ctx)
     except TestSkip as e:
@@ -389,6 +409,7 @@ def run_tests(tests):
         log("FAILED: %s" % detail)
         if not isinstance(e, TestFailure):
             traceback.print_exc(file=sys.stdout)
+    signal.alarm(0)
     try:
         ctx.cleanup(failed=(result == "fail"))
     except TestFailure as e:

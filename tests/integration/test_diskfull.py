@@ -84,6 +84,7 @@ def diskfull(ctx):
     with kproto.Conn(b.port, timeout=30) as c:
         deadline = time.time() + 30
         ok = 0
+        errors = []
         while ok < 10 and time.time() < deadline:
             vals, batch = make_batch(b"b%d" % ok)
             err, base = c.produce(topic, 0, batch, acks=-1)
@@ -92,8 +93,10 @@ def diskfull(ctx):
                     acked[base + j] = v
                 ok += 1
             else:
+                errors.append(err)
                 time.sleep(0.5)
-        check_eq(ok, 10, "batches acknowledged within 30 s after freeing %d bytes" % BALLAST)
+        check_eq(ok, 10, "batches acknowledged within 30 s after freeing %d bytes (produce "
+                 "errors meanwhile: %s)" % (BALLAST, sorted(set(errors))))
         verify(c, topic, acked, "after freeing space")
     b.stop()
     b.restart()

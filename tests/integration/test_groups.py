@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 
+import harness
 import kproto
 from harness import check, check_eq, log, run_tests, scaled, TestFailure
 from test_librdkafka import META, create_topic
@@ -28,7 +29,7 @@ class Member:
         self.proc = subprocess.Popen(
             [ctx.bin("rdk_group"), "-b", b.bootstrap, "-t", topic, "-g", group] + list(args),
             stdout=subprocess.PIPE, stderr=open(os.path.join(ctx.workdir, name + ".err"), "wb"),
-            env=ctx.client_env())
+            env=ctx.client_env(), preexec_fn=harness._die_with_parent)
         ctx.procs.append(self.proc)
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
@@ -343,12 +344,13 @@ def groups_bad_requests(ctx):
         check_eq(c.offset_commit(group, gen, leader, topic, {0: 1, 1: 2}), {0: 0, 1: 0},
                  "OffsetCommit by the member after the bad requests")
         check_eq(c.heartbeat(group, gen, leader), 0, "Heartbeat after the bad requests")
-    # A second member joins: both must rejoin; the follower's SyncGroup assignments are ignored.
+    # A second member joins (the group waits for the known member to rejoin); the follower's
+    # SyncGroup assignments are ignored.
     with concurrent.futures.ThreadPoolExecutor(2) as ex:
-        fa = ex.submit(_join, b.port, group, member_id=leader, protocols=[("range", sub)],
+        fb = ex.submit(_join, b.port, group, member_id="", protocols=[("range", sub)],
                        rebalance_ms=10000)
         time.sleep(0.3)
-        fb = ex.submit(_join, b.port, group, member_id="", protocols=[("range", sub)],
+        fa = ex.submit(_join, b.port, group, member_id=leader, protocols=[("range", sub)],
                        rebalance_ms=10000)
         ja, jb = fa.result(60), fb.result(60)
     check_eq((ja["error"], jb["error"]), (0, 0), "JoinGroup errors of the two members")

@@ -12,6 +12,15 @@
  *   2. Java-compatible partitioning (murmur2).
  *   3. Broker connections: ApiVersions negotiation, framed request/response with correlation.
  *   4. The client handle: bootstrap over several brokers, retries with backoff.
+ *   5. Requests through the generated codec (ringlet_call, RINGLET_CODEC adapters).
+ *   6. Metadata (deep copies) and broker connections by node id.
+ *   7. ListOffsets.   8. Group coordinator lookup.
+ *   9. Fetch and the walk over returned record batches.
+ *  10. Producer (batching, murmur2/sticky partitioning, codecs, acks, idempotence).
+ *  11. Consumer protocol formats and the range / roundrobin assignors.
+ *  12. Consumer (manual assignment or classic group membership, commits).
+ * Admin requests other than metadata and offsets (CreateTopics, DescribeGroups, ...) are built by
+ * the CLI (client/cli/cmd_*.c) directly on sections 5-8 in this version.
  *
  * Errors: functions return 0 or a negative errno; results go to out-params, written only on
  * success. Kafka error codes are response data (int16_t), never C return values.
@@ -357,19 +366,18 @@ int ringlet_subscription_decode(const uint8_t *p, int32_t len, char ***topics, i
 void ringlet_assignment_encode(struct proto_writer *w, const struct ringlet_tp *tps, int n);
 int ringlet_assignment_decode(const uint8_t *p, int32_t len, struct ringlet_tp **tps, int *n);
 
-
 /* ---- 12. consumer -----------------------------------------------------------------------------
  * Single-threaded, one topic per consumer. Manual assignment (ringlet_consumer_assign) or group
  * membership (ringlet_consumer_subscribe: classic protocol, JoinGroup/SyncGroup/Heartbeat, range
  * and roundrobin assignors, auto-commit). Each poll does one Fetch round (one request per
  * leader) and handles heartbeats, rebalances and auto-commits in between. */
 enum ringlet_start_kind {
-    RINGLET_START_EARLIEST,        /* the log start */
-    RINGLET_START_LATEST,          /* the log end (only new records) */
-    RINGLET_START_OFFSET,          /* value, clamped to [log start, log end] */
-    RINGLET_START_AFTER_EARLIEST,  /* log start + value */
-    RINGLET_START_BEFORE_LATEST,   /* log end - value */
-    RINGLET_START_TIMESTAMP,       /* first record with timestamp >= value ms (else the end) */
+    RINGLET_START_EARLIEST,       /* the log start */
+    RINGLET_START_LATEST,         /* the log end (only new records) */
+    RINGLET_START_OFFSET,         /* value, clamped to [log start, log end] */
+    RINGLET_START_AFTER_EARLIEST, /* log start + value */
+    RINGLET_START_BEFORE_LATEST,  /* log end - value */
+    RINGLET_START_TIMESTAMP,      /* first record with timestamp >= value ms (else the end) */
 };
 struct ringlet_start {
     enum ringlet_start_kind kind;

@@ -69,6 +69,11 @@ int storage_engine_wait(struct storage_engine *e, int timeout_ms);
 void storage_engine_tick(struct storage_engine *e, int64_t now_ms);
 /* Whether the previous stop was clean (read at open). */
 bool storage_engine_was_clean(const struct storage_engine *e);
+/* fn(arg, latency_ns) is called (on the thread that polls the engine) after every completed
+ * fdatasync of a log flush, for metrics. fn NULL: none. */
+typedef void (*storage_fsync_observer_fn)(void *arg, int64_t latency_ns);
+void storage_engine_set_fsync_observer(struct storage_engine *e, storage_fsync_observer_fn fn,
+                                       void *arg);
 /* Names of the partition directories found at open, as (topic, partition) pairs, via callback. */
 void storage_engine_foreach_dir(struct storage_engine *e,
                                 void (*cb)(void *arg, const char *topic, int32_t partition),

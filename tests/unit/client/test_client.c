@@ -351,12 +351,14 @@ enum fake_mode {
     FAKE_HUGE,      /* frame size over the limit */
     FAKE_SILENT,    /* never answers (timeout) */
     FAKE_CLOSE,     /* closes mid-response */
+    FAKE_GARBAGE,   /* ApiVersions fine, every other API answered with random bytes */
 };
 
 struct fake {
     int lfd;
     int port;
     enum fake_mode mode;
+    uint32_t seed;
     int16_t versions_seen[4];
     int n_seen;
     pthread_t th;
@@ -398,13 +400,25 @@ static void *fake_main(void *arg) {
             free(body);
             break;
         }
+        int16_t key = (int16_t)((body[0] << 8) | body[1]);
         int16_t ver = (int16_t)((body[2] << 8) | body[3]);
         int32_t corr =
             (int32_t)(((uint32_t)body[4] << 24) | (body[5] << 16) | (body[6] << 8) | body[7]);
         free(body);
         if (fk->n_seen < 4) fk->versions_seen[fk->n_seen++] = ver;
-        uint8_t out[64];
+        uint8_t out[300];
         size_t n = 4;
+        if (fk->mode == FAKE_GARBAGE && key != 18) {
+            put32(out + 4, corr);
+            size_t glen = 4 + fk->seed % 200;
+            for (size_t i = 8; i < glen + 4; i++) {
+                fk->seed = fk->seed * 1103515245u + 12345u;
+                out[i] = (uint8_t)(fk->seed >> 16);
+            }
+            put32(out, (int32_t)glen);
+            if (write(fd, out, glen + 4) != (ssize_t)(glen + 4)) break;
+            continue;
+        }
         if (fk->mode == FAKE_SILENT) {
             sleep(1);
             break;
@@ -579,6 +593,36 @@ static void test_client_bootstrap_skips_dead(void **state) {
     assert_int_equal(ringlet_client_new(&conf, &cl, err, sizeof(err)), -EINVAL);
 }
 
+/* Random Metadata answers: each is an error for that request (never a crash, never a hang). */
+static void test_client_garbage_responses(void **state) {
+    (void)state;
+    int errors = 0;
+    for (uint32_t seed = 1; seed <= 40; seed++) {
+        struct fake fk;
+        fake_start(&fk, FAKE_GARBAGE);
+        fk.seed = seed * 7919u;
+        char brokers[64];
+        snprintf(brokers, sizeof(brokers), "127.0.0.1:%d", fk.port);
+        struct ringlet_conf conf;
+        ringlet_conf_init(&conf);
+        conf.brokers = brokers;
+        conf.retries = 0;
+        conf.request_timeout_ms = 2000;
+        struct ringlet_client *cl = NULL;
+        char err[256];
+        assert_int_equal(ringlet_client_new(&conf, &cl, err, sizeof(err)), 0);
+        struct ringlet_metadata *md = NULL;
+        int rc = ringlet_metadata_get(cl, NULL, -1, false, &md, err, sizeof(err));
+        if (rc == 0)
+            ringlet_metadata_free(md); /* random bytes that happen to decode are fine */
+        else
+            errors++;
+        ringlet_client_destroy(cl);
+        fake_stop(&fk);
+    }
+    assert_true(errors > 30);
+}
+
 static void test_backoff(void **state) {
     (void)state;
     struct ringlet_conf conf;
@@ -750,6 +794,7 @@ int main(void) {
         cmocka_unit_test(test_conn_malformed),
         cmocka_unit_test(test_conn_refused),
         cmocka_unit_test(test_client_bootstrap_skips_dead),
+        cmocka_unit_test(test_client_garbage_responses),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_assign_range),
         cmocka_unit_test(test_assign_roundrobin),
