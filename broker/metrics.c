@@ -63,11 +63,11 @@
     M(GROUP_LAG_SEC, "gauge", "ringlet_group_lag_seconds", "group, topic, partition",              \
       "Age of the oldest unconsumed record: now minus the timestamp of the record at the "         \
       "committed offset; 0 when nothing is unconsumed (max over partitions in per-topic mode).")   \
-    M(GROUP_LAG_MAX, "gauge", "ringlet_group_lag_records_max", "group",                            \
+    M(GROUP_LAG_MAX, "gauge", "ringlet_group_max_lag_records", "group",                            \
       "Largest lag in records over the group's partitions.")                                       \
-    M(GROUP_LAG_SUM, "gauge", "ringlet_group_lag_records_sum", "group",                            \
+    M(GROUP_LAG_SUM, "gauge", "ringlet_group_total_lag_records", "group",                            \
       "Sum of the lag in records over the group's partitions.")                                    \
-    M(GROUP_LAG_SEC_MAX, "gauge", "ringlet_group_lag_seconds_max", "group",                        \
+    M(GROUP_LAG_SEC_MAX, "gauge", "ringlet_group_max_lag_seconds", "group",                        \
       "Largest lag in seconds over the group's partitions.")                                       \
     M(PARTITIONS_OFFLINE, "gauge", "ringlet_storage_partitions_offline", "",                       \
       "Partitions that are read-only after a storage error.")                                      \
