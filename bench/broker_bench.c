@@ -150,6 +150,13 @@ static rd_kafka_mock_cluster_t *inproc_mock;
 static int mock_ctl_fd = -1;
 static pid_t mock_child;
 
+/*
+ * Payload written to each partition of the consume topics: the mock keeps at most 5 MiB (and
+ * 100,000 batches) per partition and silently drops the oldest batches beyond that, so the consume
+ * scenarios spread their data over many partitions that each stay below that limit.
+ */
+#define CONSUME_BYTES_PER_PARTITION (3584u * 1024u)
+
 /* Topics: produce 100 B, produce 1 KiB, end to end (1 partition each), consume 100 B, 1 KiB. */
 enum { TP_P100, TP_P1K, TP_E2E, TP_C100, TP_C1K, NTOPICS };
 static char topics[NTOPICS][128];
@@ -377,7 +384,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     s->delivered++;
     s->bytes += m->len;
     s->last_dr_ns = now;
-    hist_add(s->lat, now - (uint64_t)(uintptr_t)m->_private);
+    if (s->lat) hist_add(s->lat, now - (uint64_t)(uintptr_t)m->_private);
 }
 
 static rd_kafka_t *producer_new(const struct target *t, const char *acks, bool low_latency,
@@ -490,11 +497,12 @@ static rd_kafka_t *consumer_new(const struct target *t) {
  */
 static uint64_t fill_topic(const struct target *t, const char *topic, int partitions,
                            size_t msg_size, uint64_t per_partition) {
-    struct produce_state s = {.lat = NULL};
+    struct produce_state s = {.lat = NULL, .measuring = true};
     rd_kafka_t *rk = producer_new(t, "1", false, &s);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     char *buf = malloc(msg_size);
-    for (size_t i = 0; i < msg_size; i++) buf[i] = (char)('A' + i % 26);
+    for (size_t i = 0; i < msg_size; i++)
+        buf[i] = (char)('A' + i % 26);
     uint64_t queued = 0;
     for (int p = 0; p < partitions; p++) {
         for (uint64_t i = 0; i < per_partition; i++) {
@@ -512,15 +520,18 @@ flush:
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
     if (s.errors) fprintf(stderr, "  fill %s: %" PRIu64 " delivery errors\n", topic, s.errors);
-    return queued - s.errors - (uint64_t)0;
+    if (s.delivered != queued)
+        fprintf(stderr, "  fill %s: %" PRIu64 " of %" PRIu64 " messages delivered\n", topic,
+                s.delivered, queued);
+    return s.delivered;
 }
 
 /*
  * Reads every partition of topic from offset 0, through one queue, until expect messages
  * arrived (or 10 s without progress). Throughput counts from the first message to the last.
  */
-static void run_consume(const struct target *t, const char *topic, int partitions,
-                        uint64_t expect, struct result *r) {
+static void run_consume(const struct target *t, const char *topic, int partitions, uint64_t expect,
+                        struct result *r) {
     memset(r, 0, sizeof(*r));
     r->ran = true;
     struct consume_state s = {0};
@@ -554,7 +565,8 @@ static void run_consume(const struct target *t, const char *topic, int partition
         }
     }
 stop:
-    for (int p = 0; p < started; p++) rd_kafka_consume_stop(rkt, p);
+    for (int p = 0; p < started; p++)
+        rd_kafka_consume_stop(rkt, p);
     r->secs = s.msgs > 1 ? (double)(s.last_ns - s.first_ns) / 1e9 : 0;
     if (cpu_started) cpu_end(t, r, c0, c1);
     /* The first message starts the clock: count the ones after it. */
@@ -568,6 +580,9 @@ stop:
 }
 
 /* ---- end to end ---- */
+
+static const char
+    *e2e_fetch_wait_ms; /* -w: fetch.wait.max.ms of the e2e consumer; NULL = default */
 
 struct e2e_msg {
     uint64_t sent_ns;
@@ -632,7 +647,10 @@ static void run_e2e(const struct target *t, const char *topic, int msgs_per_sec,
     struct e2e_state cs = {.lat = &r->lat};
     rd_kafka_t *prk = producer_new(t, "1", true, &ps);
     rd_kafka_topic_t *prkt = rd_kafka_topic_new(prk, topic, NULL);
-    cs.rk = consumer_new(t);
+    rd_kafka_conf_t *cconf = base_conf(t);
+    conf_set(cconf, "enable.partition.eof", "false");
+    if (e2e_fetch_wait_ms) conf_set(cconf, "fetch.wait.max.ms", e2e_fetch_wait_ms);
+    cs.rk = client_new(RD_KAFKA_CONSUMER, cconf);
     cs.rkt = rd_kafka_topic_new(cs.rk, topic, NULL);
     pthread_t th;
     bool started = false;
@@ -700,7 +718,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: broker_bench [-b host:port] [-p broker_pid] [-s produce_secs] [-e e2e_secs]\n"
             "                    [-r e2e_msgs_per_sec] [-m max_MiB_per_produce] "
-            "[-M child|inproc]\n"
+            "[-c consume_partitions]\n"
+            "                    [-w e2e_fetch_wait_max_ms] [-M child|inproc]\n"
             "  without -b only the mock baseline runs\n");
     exit(2);
 }
@@ -721,9 +740,10 @@ int main(int argc, char **argv) {
     double produce_secs = 3, e2e_secs = 5;
     int e2e_rate = 1000;
     uint64_t max_mib = 2048;
+    int consume_partitions = 64;
     bool inproc = false;
     int opt;
-    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:M:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:M:h")) != -1) {
         switch (opt) {
         case 'b':
             targets[T_BROKER].enabled = true;
@@ -745,6 +765,12 @@ int main(int argc, char **argv) {
         case 'm':
             max_mib = strtoull(optarg, NULL, 10);
             break;
+        case 'c':
+            consume_partitions = atoi(optarg);
+            break;
+        case 'w':
+            e2e_fetch_wait_ms = optarg;
+            break;
         case 'M':
             if (strcmp(optarg, "child") && strcmp(optarg, "inproc")) usage();
             inproc = strcmp(optarg, "inproc") == 0;
@@ -753,14 +779,16 @@ int main(int argc, char **argv) {
             usage();
         }
     }
-    if (produce_secs <= 0 || e2e_secs <= 0 || e2e_rate <= 0 || e2e_rate > 1000000 || !max_mib)
+    if (produce_secs <= 0 || e2e_secs <= 0 || e2e_rate <= 0 || e2e_rate > 1000000 || !max_mib ||
+        consume_partitions < 1 || consume_partitions > 10000)
         usage();
 
     /* Fresh topic names per run, so a reused data directory does not skew the read-back. */
     unsigned tag = (unsigned)getpid() ^ (unsigned)time(NULL);
-    snprintf(topics[0], sizeof(topics[0]), "bench-%08x-p100-acks1", tag);
-    snprintf(topics[1], sizeof(topics[1]), "bench-%08x-p1k-acksall", tag);
-    snprintf(topics[2], sizeof(topics[2]), "bench-%08x-e2e", tag);
+    static const char *const suffix[NTOPICS] = {"p100-acks1", "p1k-acksall", "e2e", "c100", "c1k"};
+    for (int i = 0; i < NTOPICS; i++)
+        snprintf(topics[i], sizeof(topics[i]), "bench-%08x-%s", tag, suffix[i]);
+    topic_partitions[TP_C100] = topic_partitions[TP_C1K] = consume_partitions;
 
     targets[T_MOCK].enabled = true;
     int rc = inproc ? mock_create(&inproc_rk, &inproc_mock, targets[T_MOCK].bootstrap,
@@ -788,40 +816,47 @@ int main(int argc, char **argv) {
                (int)targets[T_BROKER].pid);
     else
         printf("; no -b: mock baseline only\n");
-    printf("produce: %.1f s per scenario (max %" PRIu64 " MiB), end to end: %d msg/s for %.1f s\n",
-           produce_secs, max_mib, e2e_rate, e2e_secs);
+    printf("produce: %.1f s per scenario (max %" PRIu64 " MiB), 1 partition; consume: %d "
+           "partitions x %.1f MiB; end to end: %d msg/s for %.1f s, fetch.wait.max.ms=%s\n",
+           produce_secs, max_mib, consume_partitions, CONSUME_BYTES_PER_PARTITION / 1048576.0,
+           e2e_rate, e2e_secs, e2e_fetch_wait_ms ? e2e_fetch_wait_ms : "default (500)");
     printf("cpu-bn / cpu-tg: cores used by the bench process / the target process\n\n");
     if (targets[T_BROKER].enabled) broker_create_topics(&targets[T_BROKER]);
 
     static struct result p100[T_COUNT], p1k[T_COUNT], c100[T_COUNT], c1k[T_COUNT], e2e[T_COUNT];
-    uint64_t total100[T_COUNT] = {0}, total1k[T_COUNT] = {0};
+    uint64_t fill100[T_COUNT] = {0}, fill1k[T_COUNT] = {0};
     uint64_t max_bytes = max_mib << 20;
+    for (int t = 0; t < T_COUNT; t++) {
+        if (!targets[t].enabled) continue;
+        fill100[t] = fill_topic(&targets[t], topics[TP_C100], consume_partitions, 100,
+                                CONSUME_BYTES_PER_PARTITION / 100);
+        fill1k[t] = fill_topic(&targets[t], topics[TP_C1K], consume_partitions, 1024,
+                               CONSUME_BYTES_PER_PARTITION / 1024);
+    }
     print_header();
     for (int t = 0; t < T_COUNT; t++) {
         if (!targets[t].enabled) continue;
-        run_produce(&targets[t], topics[0], 100, "1", produce_secs, max_bytes, &p100[t],
-                    &total100[t]);
+        run_produce(&targets[t], topics[TP_P100], 100, "1", produce_secs, max_bytes, &p100[t]);
         print_row("produce 100B acks=1", t, &p100[t], true);
     }
     for (int t = 0; t < T_COUNT; t++) {
         if (!targets[t].enabled) continue;
-        run_produce(&targets[t], topics[1], 1024, "all", produce_secs, max_bytes, &p1k[t],
-                    &total1k[t]);
+        run_produce(&targets[t], topics[TP_P1K], 1024, "all", produce_secs, max_bytes, &p1k[t]);
         print_row("produce 1KiB acks=all", t, &p1k[t], true);
     }
     for (int t = 0; t < T_COUNT; t++) {
-        if (!targets[t].enabled || !total100[t]) continue;
-        run_consume(&targets[t], topics[0], total100[t], &c100[t]);
+        if (!targets[t].enabled || !fill100[t]) continue;
+        run_consume(&targets[t], topics[TP_C100], consume_partitions, fill100[t], &c100[t]);
         print_row("consume 100B", t, &c100[t], false);
     }
     for (int t = 0; t < T_COUNT; t++) {
-        if (!targets[t].enabled || !total1k[t]) continue;
-        run_consume(&targets[t], topics[1], total1k[t], &c1k[t]);
+        if (!targets[t].enabled || !fill1k[t]) continue;
+        run_consume(&targets[t], topics[TP_C1K], consume_partitions, fill1k[t], &c1k[t]);
         print_row("consume 1KiB", t, &c1k[t], false);
     }
     for (int t = 0; t < T_COUNT; t++) {
         if (!targets[t].enabled) continue;
-        run_e2e(&targets[t], topics[2], e2e_rate, e2e_secs, &e2e[t]);
+        run_e2e(&targets[t], topics[TP_E2E], e2e_rate, e2e_secs, &e2e[t]);
         print_row("end-to-end", t, &e2e[t], true);
     }
     mock_stop();

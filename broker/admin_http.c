@@ -9,7 +9,7 @@
  *   GET /log/level      the current log level
  *   PUT /log/level      body "debug", "info", "warn" or "error": changes the level at once
  *
- * The HTTP thread reads only immutable configuration, b->ready, the metric counters and the
+ * The HTTP thread reads only immutable configuration, the ready flag, the metric counters and the
  * snapshot (see metrics.h); it never touches topics, partitions or groups.
  */
 #include <arpa/inet.h>
@@ -141,8 +141,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (strcmp(url, "/health/live") == 0) return reply(conn, MHD_HTTP_OK, "live\n");
     if (strcmp(url, "/health/ready") == 0) {
-        if (__atomic_load_n(&b->ready, __ATOMIC_RELAXED) &&
-            !__atomic_load_n(&b->stopping, __ATOMIC_RELAXED))
+        if (__atomic_load_n(&b->metrics->ready, __ATOMIC_RELAXED))
             return reply(conn, MHD_HTTP_OK, "ready\n");
         return reply(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not ready\n");
     }

@@ -174,6 +174,8 @@ void broker_reactor_stop(struct broker *b);
 void broker_reactor_destroy(struct broker *b);
 /* The port listener i is bound to (after listen; useful with port 0), or -1. */
 int broker_reactor_port(struct broker *b, int i);
+/* "host:port,..." of every listener with its bound port (after listen), for logs. */
+const char *broker_reactor_addresses(struct broker *b);
 /* The host and port clients should use (first of advertised.listeners, else of listeners, with
  * the bound port). host stays valid while the broker runs. */
 void broker_advertised_listener(struct broker *b, const char **host, int32_t *port);

@@ -274,7 +274,7 @@ int main(int argc, char **argv) {
     int32_t port;
     broker_advertised_listener(b, &host, &port);
     rl_info("main", "ringletd ready: listening on %s (advertised %s:%d), node %d, cluster %s",
-            b->cfg.listeners, host, port, b->node_id, b->cluster_id);
+            broker_reactor_addresses(b), host, port, b->node_id, b->cluster_id);
     rc = broker_reactor_run(b, DRAIN_MS);
     code = rc < 0 ? 1 : 0;
 out_groups:

@@ -65,7 +65,7 @@
       "committed offset; 0 when nothing is unconsumed (max over partitions in per-topic mode).")   \
     M(GROUP_LAG_MAX, "gauge", "ringlet_group_max_lag_records", "group",                            \
       "Largest lag in records over the group's partitions.")                                       \
-    M(GROUP_LAG_SUM, "gauge", "ringlet_group_total_lag_records", "group",                            \
+    M(GROUP_LAG_SUM, "gauge", "ringlet_group_total_lag_records", "group",                          \
       "Sum of the lag in records over the group's partitions.")                                    \
     M(GROUP_LAG_SEC_MAX, "gauge", "ringlet_group_max_lag_seconds", "group",                        \
       "Largest lag in seconds over the group's partitions.")                                       \
@@ -76,8 +76,9 @@
     M(API_REQUESTS, "counter", "ringlet_api_requests_total", "api",                                \
       "Requests completed, by Kafka API.")                                                         \
     M(API_ERRORS, "counter", "ringlet_api_errors_total", "api, code",                              \
-      "Error codes returned, by Kafka API and error name (Produce and Fetch count each "           \
-      "partition; requests that closed the connection count as code=\"CONNECTION_CLOSED\").")      \
+      "Error codes returned, by Kafka API and error name: the top-level error code of the "        \
+      "response (Produce and Fetch: each partition's); a request that closed the connection "      \
+      "counts as code=\"CONNECTION_CLOSED\".")                                                     \
     M(API_LATENCY, "histogram", "ringlet_api_request_duration_seconds", "api",                     \
       "Time from a request's arrival to its response being queued, by Kafka API.")                 \
     M(FSYNC_LATENCY, "histogram", "ringlet_storage_fsync_duration_seconds", "",                    \
@@ -150,12 +151,34 @@ void broker_metrics_print_help(FILE *f, bool markdown) {
             fprintf(f, "| `%s` | %s | %s | %s |\n", metric_defs[i].name, metric_defs[i].type,
                     metric_defs[i].labels[0] ? metric_defs[i].labels : "-", metric_defs[i].help);
         fprintf(f, "\nHistograms have the usual `_bucket{le=...}`, `_sum` and `_count` series; "
-                   "latency buckets run from 100 us to 10 s.\n");
+                   "latency buckets run from 100 us to 10 s.\n\n"
+                   "## Endpoints\n\n"
+                   "| Request | Answer |\n|---|---|\n"
+                   "| `GET /metrics` | the series above (Prometheus text format 0.0.4) |\n"
+                   "| `GET /health/live` | 200 while the process runs (also during recovery) |\n"
+                   "| `GET /health/ready` | 200 once recovery finished and the listeners are "
+                   "open; 503 before that and while shutting down |\n"
+                   "| `GET /log/level` | the current log level |\n"
+                   "| `PUT /log/level` | body `debug`, `info`, `warn` or `error`: sets the log "
+                   "level at once (400 otherwise) |\n\n"
+                   "## Pointing Prometheus at ringletd\n\n"
+                   "```yaml\n"
+                   "scrape_configs:\n"
+                   "  - job_name: ringlet\n"
+                   "    scrape_interval: 15s\n"
+                   "    static_configs:\n"
+                   "      - targets: ['127.0.0.1:9644']   # admin.listener\n"
+                   "```\n\n"
+                   "Useful queries: produce rate per topic "
+                   "`rate(ringlet_topic_records_in_total[1m])`; p99 Produce latency "
+                   "`histogram_quantile(0.99, "
+                   "rate(ringlet_api_request_duration_seconds_bucket{api=\"Produce\"}[5m]))`; "
+                   "groups falling behind `ringlet_group_max_lag_seconds > 60`.\n");
         return;
     }
     for (int i = 0; i < MID_COUNT; i++)
-        fprintf(f, "%s (%s%s%s%s)\n    %s\n", metric_defs[i].name, metric_defs[i].type,
-                metric_defs[i].labels[0] ? "; labels: " : "", metric_defs[i].labels, "",
+        fprintf(f, "%s (%s%s%s)\n    %s\n", metric_defs[i].name, metric_defs[i].type,
+                metric_defs[i].labels[0] ? "; labels: " : "", metric_defs[i].labels,
                 metric_defs[i].help);
 }
 
@@ -224,6 +247,45 @@ static void api_error(struct broker_metrics *m, int16_t key, int16_t code) {
     CADD(m->api[key].errors[idx], 1);
 }
 
+/* Where a response carries its top-level ErrorCode (facts from Kafka's message definitions):
+ * after ThrottleTimeMs when the version has one (throttle_from >= 0), in versions
+ * err_from..err_to. Produce and Fetch are counted per partition instead. */
+static const struct {
+    int16_t key, throttle_from, err_from, err_to;
+} top_errors[] = {
+    {9, 3, 2, 7},    /* OffsetFetch */
+    {10, 1, 0, 3},   /* FindCoordinator (v4+: per key) */
+    {11, 2, 0, 99},  /* JoinGroup */
+    {12, 1, 0, 99},  /* Heartbeat */
+    {13, 1, 0, 99},  /* LeaveGroup */
+    {14, 1, 0, 99},  /* SyncGroup */
+    {16, 1, 0, 99},  /* ListGroups */
+    {18, -1, 0, 99}, /* ApiVersions: ErrorCode comes first */
+    {22, 0, 0, 99},  /* InitProducerId */
+    {35, 0, 3, 99},  /* DescribeLogDirs */
+    {47, -1, 0, 99}, /* OffsetDelete: ErrorCode comes first */
+    {60, 0, 0, 99},  /* DescribeCluster */
+};
+
+/* The top-level error code of the response frame in req->out, or 0 if it has none. */
+static int16_t response_top_error(const struct broker_request *req) {
+    int16_t key = req->hdr.ApiKey, ver = req->hdr.ApiVersion;
+    for (size_t i = 0; i < RL_ARRAY_SIZE(top_errors); i++) {
+        if (top_errors[i].key != key) continue;
+        if (ver < top_errors[i].err_from || ver > top_errors[i].err_to) return 0;
+        const uint8_t *p = req->out.buf;
+        size_t n = req->out.len, pos = 4 + 4; /* frame length, correlation id */
+        if (proto_response_header_version(key, ver) >= 1) {
+            if (pos >= n || p[pos] != 0) return 0; /* tagged fields in the header: not ours */
+            pos++;
+        }
+        if (top_errors[i].throttle_from >= 0 && ver >= top_errors[i].throttle_from) pos += 4;
+        if (pos + 2 > n) return 0;
+        return (int16_t)((uint16_t)p[pos] << 8 | p[pos + 1]);
+    }
+    return 0;
+}
+
 void broker_metrics_request_done(struct broker_request *req) {
     struct broker_metrics *m = req->b->metrics;
     if (!m) return;
@@ -235,6 +297,10 @@ void broker_metrics_request_done(struct broker_request *req) {
         CADD(a->requests, 1);
         CADD(a->lat[lat_bucket(ns)], 1);
         CADD(a->lat_sum_ns, ns);
+        if (req->out.len > 8) {
+            int16_t e = response_top_error(req);
+            if (e != PROTO_ERR_NONE) api_error(m, key, e);
+        }
     }
     int64_t slow = req->b->cfg.log_slow_request_ms;
     if (slow > 0 && ns / 1000000 >= slow) {
@@ -539,7 +605,9 @@ static void buf_section(struct metrics_buf *dst, enum metric_id id, const struct
 
 void broker_metrics_tick(struct broker *b, int64_t now_ms) {
     struct broker_metrics *m = b->metrics;
-    if (!m || !b->topics) return;
+    if (!m) return;
+    __atomic_store_n(&m->ready, b->ready && !b->stopping, __ATOMIC_RELAXED);
+    if (!b->topics) return;
     struct metrics_buf out = {0};
     size_t n_topics = broker_topics_count(b);
     int64_t n_parts_total = 0;
@@ -784,7 +852,7 @@ void metrics__render(struct broker *b, struct metrics_buf *mb) {
     metrics__buf_printf(mb, "ringlet_uptime_seconds %.3f\n",
                         (double)(now_mono - m->start_mono_ms) / 1000.0);
     buf_header(mb, MID_PROC_READY);
-    metrics__buf_printf(mb, "ringlet_ready %d\n", __atomic_load_n(&b->ready, __ATOMIC_RELAXED));
+    metrics__buf_printf(mb, "ringlet_ready %d\n", __atomic_load_n(&m->ready, __ATOMIC_RELAXED));
     buf_header(mb, MID_BUILD_INFO);
     metrics__buf_printf(mb, "ringlet_build_info{version=\"%s\",commit=\"%s\"} 1\n", RINGLET_VERSION,
                         RINGLET_GIT_COMMIT);

@@ -49,6 +49,9 @@ struct broker_metrics {
     struct metrics_buf snap;
     int64_t snap_mono_ms;
     int64_t start_mono_ms;
+    /* b->ready && !b->stopping, copied by the reactor's tick (the HTTP thread never reads
+     * struct broker's fields that change): /health/ready and ringlet_ready */
+    int ready;
     /* admin_http.c */
     struct MHD_Daemon *mhd;
     int port;

@@ -136,6 +136,7 @@ struct broker_reactor {
     uint64_t refused;
     char adv_host[256];
     int32_t adv_port;
+    char *addresses; /* "host:port,..." with the bound ports */
 };
 
 static void conn_close(struct broker_conn *c, const char *why);
@@ -819,6 +820,16 @@ int broker_reactor_listen(struct broker *b) {
         rc = -EINVAL;
     }
     if (rc < 0) return rc;
+    size_t cap = 0;
+    for (int i = 0; i < r->n_listeners; i++)
+        cap += strlen(r->listeners[i].addr) + 16;
+    r->addresses = rl_malloc(cap + 1);
+    r->addresses[0] = '\0';
+    for (int i = 0, len = 0; i < r->n_listeners; i++) {
+        const char *la = r->listeners[i].addr, *colon = strrchr(la, ':');
+        len += snprintf(r->addresses + len, cap + 1 - (size_t)len, "%s%.*s:%d", i ? "," : "",
+                        (int)(colon - la), la, r->listeners[i].port);
+    }
     r->accepting = true;
     for (int i = 0; i < r->n_listeners; i++)
         listener_arm(&r->listeners[i]);
@@ -847,6 +858,10 @@ int broker_reactor_listen(struct broker *b) {
     snprintf(r->adv_host, sizeof(r->adv_host), "%s", host);
     r->adv_port = port;
     return 0;
+}
+
+const char *broker_reactor_addresses(struct broker *b) {
+    return b->reactor && b->reactor->addresses ? b->reactor->addresses : "";
 }
 
 int broker_reactor_port(struct broker *b, int i) {
@@ -881,15 +896,9 @@ static void arm_storage(struct broker_reactor *r) {
     set_data(sqe, &r->storage_op);
 }
 
+/* The storage engine's eventfd became readable: storage_engine_poll() clears it, then reaps (a
+ * completion landing in between raises it again, so nothing is missed). */
 static void on_storage(struct broker_reactor *r) {
-    /* Clear the eventfd first (only if readable, so this never blocks), then reap: a completion
-     * that lands in between raises the eventfd again and is seen on the next poll. */
-    struct pollfd pfd = {.fd = r->storage_fd, .events = POLLIN};
-    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN)) {
-        uint64_t v;
-        ssize_t n = read(r->storage_fd, &v, sizeof(v));
-        (void)n;
-    }
     storage_engine_poll(r->b->storage);
     arm_storage(r);
 }
@@ -1126,6 +1135,7 @@ void broker_reactor_destroy(struct broker *b) {
     for (int i = 0; i < r->n_listeners; i++)
         if (r->listeners[i].fd >= 0) close(r->listeners[i].fd);
     rl_free(r->listeners);
+    rl_free(r->addresses);
     if (r->ring_ok) io_uring_queue_exit(&r->ring); /* cancels whatever is still in flight */
     r->running = false;
     flush_dirty(r); /* requests completed after run returned: discard their responses */

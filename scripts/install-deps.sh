@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-    build-essential cmake pkg-config git python3 dpkg-dev
+    build-essential cmake pkg-config git python3 dpkg-dev libssl-dev libsasl2-dev rapidjson-dev
     liburing-dev libzstd-dev libxxhash-dev libyaml-dev libcmocka-dev
     liblz4-dev libsnappy-dev zlib1g-dev
     clang libclang-rt-14-dev

@@ -72,16 +72,11 @@ const char *cli_strerror(int neg_errno);
 /* "NONE" for 0, else Kafka's error name. */
 const char *cli_err_name(int16_t code);
 
-/* One result row per named object (topic, group): prints a NAME/STATUS/MESSAGE table or
+/* One result row per named object (topic, group; rows as the library's admin calls return
+ * them, freed with ringlet_admin_results_free): prints a NAME/STATUS/MESSAGE table or
  * {"results":[{"name","error","message"}]}; returns CLI_FAIL if any row failed. kind is the
  * column title ("TOPIC"). */
-struct cli_result {
-    char *name;
-    int16_t error; /* Kafka error code, 0 = ok */
-    char *message; /* NULL = none */
-};
-int cli_print_results(struct cli *c, const char *kind, struct cli_result *r, int n);
-void cli_results_free(struct cli_result *r, int n);
+int cli_print_results(struct cli *c, const char *kind, struct ringlet_admin_result *r, int n);
 /* A connection for admin requests: the controller if the metadata names one, else any broker. */
 int cli_admin_conn(struct cli *c, struct ringlet_conn **out);
 

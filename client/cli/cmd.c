@@ -382,7 +382,8 @@ static int run_cluster_info(struct cli *c, int argc, char **argv) {
     if (cli_client(c, &cl)) return CLI_FAIL;
     struct ringlet_metadata *md = NULL;
     char err[256];
-    if (ringlet_metadata_get(cl, NULL, 0, false, &md, err, sizeof(err)) != 0) {
+    bool dc = false;
+    if (ringlet_cluster_describe(cl, &md, &dc, err, sizeof(err)) != 0) {
         cli_errorf(c, "%s", err);
         return CLI_FAIL;
     }
@@ -390,6 +391,8 @@ static int run_cluster_info(struct cli *c, int argc, char **argv) {
         struct out_json j;
         out_json_init(&j, c->out);
         out_json_obj_begin(&j);
+        out_json_key(&j, "source");
+        out_json_str(&j, dc ? "DescribeCluster" : "Metadata");
         out_json_key(&j, "cluster_id");
         out_json_str(&j, md->cluster_id);
         out_json_key(&j, "controller_id");
@@ -441,7 +444,8 @@ const struct cli_cmd cli_cmd_cluster_info = {
     "info",
     "[options]",
     "Show the cluster id, controller and brokers.",
-    "Sends Metadata to a bootstrap broker.\n\nExamples:\n"
+    "Sends DescribeCluster to a bootstrap broker (Metadata if the broker lacks it).\n\n"
+    "Examples:\n"
     "  ringlet cluster info\n"
     "  ringlet -b kafka1:9092,kafka2:9092 cluster info --format json\n",
     none_opts,
@@ -538,7 +542,7 @@ const struct cli_cmd cli_cmd_cluster_api_versions = {
 
 /* ---- shared result rows ---------------------------------------------------------------------- */
 
-int cli_print_results(struct cli *c, const char *kind, struct cli_result *r, int n) {
+int cli_print_results(struct cli *c, const char *kind, struct ringlet_admin_result *r, int n) {
     int rc = CLI_OK;
     for (int i = 0; i < n; i++)
         if (r[i].error != 0) rc = CLI_FAIL;
@@ -579,30 +583,11 @@ int cli_print_results(struct cli *c, const char *kind, struct cli_result *r, int
     return rc;
 }
 
-void cli_results_free(struct cli_result *r, int n) {
-    if (r == NULL) return;
-    for (int i = 0; i < n; i++) {
-        rl_free(r[i].name);
-        rl_free(r[i].message);
-    }
-    rl_free(r);
-}
-
 int cli_admin_conn(struct cli *c, struct ringlet_conn **out) {
     struct ringlet_client *cl;
     if (cli_client(c, &cl)) return CLI_FAIL;
     char err[256];
-    struct ringlet_metadata *md = NULL;
-    if (ringlet_metadata_get(cl, NULL, 0, false, &md, err, sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        return CLI_FAIL;
-    }
-    int32_t ctrl = md->controller_id;
-    bool known = ctrl >= 0 && ringlet_metadata_broker(md, ctrl) != NULL;
-    ringlet_metadata_free(md);
-    int e = known ? ringlet_client_broker_conn(cl, ctrl, out, err, sizeof(err))
-                  : ringlet_client_any_conn(cl, out, err, sizeof(err));
-    if (e != 0) {
+    if (ringlet_admin_conn(cl, out, err, sizeof(err)) != 0) {
         cli_errorf(c, "%s", err);
         return CLI_FAIL;
     }

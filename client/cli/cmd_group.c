@@ -17,7 +17,6 @@ RINGLET_CODEC(ListGroups)
 RINGLET_CODEC(DescribeGroups)
 RINGLET_CODEC(OffsetFetch)
 RINGLET_CODEC(OffsetCommit)
-RINGLET_CODEC(DeleteGroups)
 RINGLET_CODEC(OffsetDelete)
 
 static const struct cli_opt none_opts[] = {{NULL, 0, false, 0}};
@@ -748,40 +747,16 @@ static int run_delete(struct cli *c, int argc, char **argv) {
         rl_free(pos);
         return CLI_FAIL;
     }
-    struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
-    for (int i = 0; i < npos; i++) {
-        r[i].name = rl_strdup(pos[i]);
-        r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
-        char err[256];
-        struct ringlet_conn *conn;
-        if (ringlet_coordinator_conn(cl, pos[i], &conn, err, sizeof(err)) != 0) {
-            r[i].message = rl_strdup(err);
-            continue;
-        }
-        struct proto_str g = proto_str_c(pos[i]);
-        struct DeleteGroupsRequest req;
-        proto_DeleteGroupsRequest_init(&req);
-        req.GroupsNames = &g;
-        req.n_GroupsNames = 1;
-        struct proto_arena a;
-        proto_arena_init(&a);
-        struct DeleteGroupsResponse resp;
-        struct ringlet_resp frame = {0};
-        int e = ringlet_call(
-            conn, PROTO_API_KEY_DELETE_GROUPS, 0, 2, ringlet_enc_DeleteGroupsRequest, &req,
-            ringlet_dec_DeleteGroupsResponse, &resp, &a, &frame, req_timeout(c), NULL);
-        if (e != 0) {
-            r[i].message = rl_strdup(cli_strerror(e));
-        } else {
-            for (int32_t k = 0; k < resp.n_Results; k++)
-                if (proto_str_eq(resp.Results[k].GroupId, pos[i]))
-                    r[i].error = resp.Results[k].ErrorCode;
-        }
-        ringlet_resp_free(&frame);
-        proto_arena_destroy(&a);
+    struct ringlet_admin_result *r = NULL;
+    char err[256];
+    if (ringlet_admin_delete_groups(cl, (const char *const *)pos, npos, req_timeout(c), &r, err,
+                                    sizeof(err)) != 0) {
+        cli_errorf(c, "%s", err);
+        rl_free(pos);
+        return CLI_FAIL;
     }
     rc = cli_print_results(c, "GROUP", r, npos);
-    cli_results_free(r, npos);
+    ringlet_admin_results_free(r, npos);
     rl_free(pos);
     return rc;
 }
@@ -889,7 +864,7 @@ static int run_offset_delete(struct cli *c, int argc, char **argv) {
                    e == -ENOTSUP ? "the broker does not support it" : cli_strerror(e));
         rc = CLI_FAIL;
     } else {
-        struct cli_result *r = rl_calloc((size_t)o.nparts, sizeof(*r));
+        struct ringlet_admin_result *r = rl_calloc((size_t)o.nparts, sizeof(*r));
         for (int i = 0; i < o.nparts; i++) {
             char nm[512];
             snprintf(nm, sizeof(nm), "%s/%" PRId32, pos[1], o.parts[i]);
@@ -903,7 +878,7 @@ static int run_offset_delete(struct cli *c, int argc, char **argv) {
             }
         }
         rc = cli_print_results(c, "PARTITION", r, o.nparts);
-        cli_results_free(r, o.nparts);
+        ringlet_admin_results_free(r, o.nparts);
     }
     ringlet_resp_free(&frame);
     proto_arena_destroy(&a);

@@ -280,7 +280,7 @@ static int run_produce(struct cli *c, int argc, char **argv) {
             cli_errorf(c, "%s",
                        ringlet_producer_last_error(p)[0] ? ringlet_producer_last_error(p)
                                                          : cli_strerror(e));
-            rc = e == -EINVAL ? CLI_USAGE : CLI_FAIL;
+            rc = CLI_FAIL; /* e.g. a partition the topic lacks: the cluster said no */
             break;
         }
         ringlet_producer_poll(p);

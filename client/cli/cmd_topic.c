@@ -14,10 +14,7 @@
 
 RINGLET_CODEC(DescribeLogDirs)
 RINGLET_CODEC(DescribeConfigs)
-RINGLET_CODEC(CreateTopics)
-RINGLET_CODEC(DeleteTopics)
 RINGLET_CODEC(IncrementalAlterConfigs)
-RINGLET_CODEC(CreatePartitions)
 
 static const struct cli_opt none_opts[] = {{NULL, 0, false, 0}};
 
@@ -548,75 +545,36 @@ static int run_create(struct cli *c, int argc, char **argv) {
         rc = cli_usage(c, "name at least one topic");
         goto out;
     }
-    struct ringlet_conn *conn;
-    if (cli_admin_conn(c, &conn)) {
+    struct ringlet_client *cl;
+    if (cli_client(c, &cl)) {
         rc = CLI_FAIL;
         goto out;
     }
-    struct CreateTopicsRequest_CreatableTopicConfig *cfg =
-        rl_calloc((size_t)o.n_kv + 1, sizeof(*cfg));
-    for (int i = 0; i < o.n_kv; i++) {
-        proto_CreateTopicsRequest_CreatableTopicConfig_init(&cfg[i]);
-        cfg[i].Name = proto_str_c(o.keys[i]);
-        cfg[i].Value = proto_str_c(o.vals[i]);
-    }
-    struct CreateTopicsRequest_CreatableTopic *tops = rl_calloc((size_t)npos, sizeof(*tops));
-    for (int i = 0; i < npos; i++) {
-        proto_CreateTopicsRequest_CreatableTopic_init(&tops[i]);
-        tops[i].Name = proto_str_c(pos[i]);
-        tops[i].NumPartitions = o.partitions;
-        tops[i].ReplicationFactor = o.replicas;
-        tops[i].Configs = cfg;
-        tops[i].n_Configs = o.n_kv;
-    }
-    struct CreateTopicsRequest req;
-    proto_CreateTopicsRequest_init(&req);
-    req.Topics = tops;
-    req.n_Topics = npos;
-    req.timeoutMs = c->timeout_ms > 0 ? c->timeout_ms : 30000;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct CreateTopicsResponse resp;
-    struct ringlet_resp frame = {0};
-    int16_t v = 0;
-    /* -1 partitions / replicas (broker defaults) need v4+; older brokers get 1 and 1. */
-    if (ringlet_conn_pick_version(conn, PROTO_API_KEY_CREATE_TOPICS, 0, 7) < 4) {
-        for (int i = 0; i < npos; i++) {
-            if (tops[i].NumPartitions < 0) tops[i].NumPartitions = 1;
-            if (tops[i].ReplicationFactor < 0) tops[i].ReplicationFactor = 1;
-        }
-    }
-    int e = ringlet_call(conn, PROTO_API_KEY_CREATE_TOPICS, 0, 7, ringlet_enc_CreateTopicsRequest,
-                         &req, ringlet_dec_CreateTopicsResponse, &resp, &a, &frame,
-                         c->timeout_ms > 0 ? c->timeout_ms : 30000, &v);
-    if (e != 0) {
-        cli_errorf(c, "CreateTopics: %s", cli_strerror(e));
+    struct ringlet_new_topic *tops = rl_calloc((size_t)npos, sizeof(*tops));
+    for (int i = 0; i < npos; i++)
+        tops[i] = (struct ringlet_new_topic){pos[i],
+                                             o.partitions,
+                                             o.replicas,
+                                             (const char *const *)o.keys,
+                                             (const char *const *)o.vals,
+                                             o.n_kv};
+    struct ringlet_admin_result *r = NULL;
+    char err[256];
+    if (ringlet_admin_create_topics(cl, tops, npos, c->timeout_ms, &r, err, sizeof(err)) != 0) {
+        cli_errorf(c, "%s", err);
         rc = CLI_FAIL;
     } else {
-        struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
         for (int i = 0; i < npos; i++) {
-            r[i].name = rl_strdup(pos[i]);
-            r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
-            r[i].message = rl_strdup("no answer for this topic");
-            for (int32_t k = 0; k < resp.n_Topics; k++) {
-                if (!proto_str_eq(resp.Topics[k].Name, pos[i])) continue;
+            if (r[i].error == PROTO_ERR_TOPIC_ALREADY_EXISTS && o.if_not_exists) {
+                r[i].error = 0;
                 rl_free(r[i].message);
-                r[i].error = resp.Topics[k].ErrorCode;
-                r[i].message = msg_dup(resp.Topics[k].ErrorMessage);
-                if (r[i].error == PROTO_ERR_TOPIC_ALREADY_EXISTS && o.if_not_exists) {
-                    r[i].error = 0;
-                    rl_free(r[i].message);
-                    r[i].message = rl_strdup("already exists");
-                }
+                r[i].message = rl_strdup("already exists");
             }
         }
         rc = cli_print_results(c, "TOPIC", r, npos);
-        cli_results_free(r, npos);
+        ringlet_admin_results_free(r, npos);
     }
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
     rl_free(tops);
-    rl_free(cfg);
 out:
     free_kv(&o);
     rl_free(pos);
@@ -649,53 +607,21 @@ static int run_delete(struct cli *c, int argc, char **argv) {
         rl_free(pos);
         return cli_usage(c, "name at least one topic");
     }
-    struct ringlet_conn *conn;
-    if (cli_admin_conn(c, &conn)) {
+    struct ringlet_client *cl;
+    if (cli_client(c, &cl)) {
         rl_free(pos);
         return CLI_FAIL;
     }
-    struct proto_str *names = rl_calloc((size_t)npos, sizeof(*names));
-    struct DeleteTopicsRequest_DeleteTopicState *st = rl_calloc((size_t)npos, sizeof(*st));
-    for (int i = 0; i < npos; i++) {
-        names[i] = proto_str_c(pos[i]);
-        proto_DeleteTopicsRequest_DeleteTopicState_init(&st[i]);
-        st[i].Name = names[i];
-    }
-    struct DeleteTopicsRequest req;
-    proto_DeleteTopicsRequest_init(&req);
-    req.TopicNames = names;
-    req.n_TopicNames = npos;
-    req.Topics = st;
-    req.n_Topics = npos;
-    req.TimeoutMs = c->timeout_ms > 0 ? c->timeout_ms : 30000;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct DeleteTopicsResponse resp;
-    struct ringlet_resp frame = {0};
-    int e = ringlet_call(conn, PROTO_API_KEY_DELETE_TOPICS, 0, 6, ringlet_enc_DeleteTopicsRequest,
-                         &req, ringlet_dec_DeleteTopicsResponse, &resp, &a, &frame,
-                         c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
-    if (e != 0) {
-        cli_errorf(c, "DeleteTopics: %s", cli_strerror(e));
+    struct ringlet_admin_result *r = NULL;
+    char err[256];
+    if (ringlet_admin_delete_topics(cl, (const char *const *)pos, npos, c->timeout_ms, &r, err,
+                                    sizeof(err)) != 0) {
+        cli_errorf(c, "%s", err);
         rc = CLI_FAIL;
     } else {
-        struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
-        for (int i = 0; i < npos; i++) {
-            r[i].name = rl_strdup(pos[i]);
-            r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
-            for (int32_t k = 0; k < resp.n_Responses; k++) {
-                if (!proto_str_eq(resp.Responses[k].Name, pos[i])) continue;
-                r[i].error = resp.Responses[k].ErrorCode;
-                r[i].message = msg_dup(resp.Responses[k].ErrorMessage);
-            }
-        }
         rc = cli_print_results(c, "TOPIC", r, npos);
-        cli_results_free(r, npos);
+        ringlet_admin_results_free(r, npos);
     }
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
-    rl_free(names);
-    rl_free(st);
     rl_free(pos);
     return rc;
 }
@@ -773,7 +699,7 @@ static int run_alter(struct cli *c, int argc, char **argv) {
                    e == -ENOTSUP ? "the broker does not support it" : cli_strerror(e));
         rc = CLI_FAIL;
     } else {
-        struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
+        struct ringlet_admin_result *r = rl_calloc((size_t)npos, sizeof(*r));
         for (int i = 0; i < npos; i++) {
             r[i].name = rl_strdup(pos[i]);
             r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
@@ -784,7 +710,7 @@ static int run_alter(struct cli *c, int argc, char **argv) {
             }
         }
         rc = cli_print_results(c, "TOPIC", r, npos);
-        cli_results_free(r, npos);
+        ringlet_admin_results_free(r, npos);
     }
     ringlet_resp_free(&frame);
     proto_arena_destroy(&a);
@@ -836,54 +762,21 @@ static int run_add_partitions(struct cli *c, int argc, char **argv) {
         rl_free(pos);
         return cli_usage(c, "name at least one topic and the new total with -n N");
     }
-    struct ringlet_conn *conn;
-    if (cli_admin_conn(c, &conn)) {
+    struct ringlet_client *cl;
+    if (cli_client(c, &cl)) {
         rl_free(pos);
         return CLI_FAIL;
     }
-    struct CreatePartitionsRequest_CreatePartitionsTopic *tops =
-        rl_calloc((size_t)npos, sizeof(*tops));
-    for (int i = 0; i < npos; i++) {
-        proto_CreatePartitionsRequest_CreatePartitionsTopic_init(&tops[i]);
-        tops[i].Name = proto_str_c(pos[i]);
-        tops[i].Count = count;
-        tops[i].Assignments = NULL;
-        tops[i].n_Assignments = -1;
-    }
-    struct CreatePartitionsRequest req;
-    proto_CreatePartitionsRequest_init(&req);
-    req.Topics = tops;
-    req.n_Topics = npos;
-    req.TimeoutMs = c->timeout_ms > 0 ? c->timeout_ms : 30000;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct CreatePartitionsResponse resp;
-    struct ringlet_resp frame = {0};
-    int e = ringlet_call(conn, PROTO_API_KEY_CREATE_PARTITIONS, 0, 3,
-                         ringlet_enc_CreatePartitionsRequest, &req,
-                         ringlet_dec_CreatePartitionsResponse, &resp, &a, &frame,
-                         c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
-    if (e != 0) {
-        cli_errorf(c, "CreatePartitions: %s",
-                   e == -ENOTSUP ? "the broker does not support it" : cli_strerror(e));
+    struct ringlet_admin_result *r = NULL;
+    char err[256];
+    if (ringlet_admin_create_partitions(cl, (const char *const *)pos, npos, count, c->timeout_ms,
+                                        &r, err, sizeof(err)) != 0) {
+        cli_errorf(c, "%s", err);
         rc = CLI_FAIL;
     } else {
-        struct cli_result *r = rl_calloc((size_t)npos, sizeof(*r));
-        for (int i = 0; i < npos; i++) {
-            r[i].name = rl_strdup(pos[i]);
-            r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
-            for (int32_t k = 0; k < resp.n_Results; k++) {
-                if (!proto_str_eq(resp.Results[k].Name, pos[i])) continue;
-                r[i].error = resp.Results[k].ErrorCode;
-                r[i].message = msg_dup(resp.Results[k].ErrorMessage);
-            }
-        }
         rc = cli_print_results(c, "TOPIC", r, npos);
-        cli_results_free(r, npos);
+        ringlet_admin_results_free(r, npos);
     }
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
-    rl_free(tops);
     rl_free(pos);
     return rc;
 }

@@ -53,10 +53,14 @@ void out_table_print(FILE *f, const struct out_table *t) {
         for (int c = 0; c < t->ncols; c++)
             w[c] = RL_MAX(w[c], text_width(t->cells[r * t->ncols + c]));
     for (int r = 0; r <= t->nrows; r++) {
-        for (int c = 0; c < t->ncols; c++) {
+        /* Trailing empty cells are left out, so no line ends in spaces. */
+        int end = t->ncols;
+        while (end > 1 && t->cells[r * t->ncols + end - 1][0] == '\0')
+            end--;
+        for (int c = 0; c < end; c++) {
             const char *s = t->cells[r * t->ncols + c];
             size_t pad = w[c] - text_width(s);
-            bool last = c == t->ncols - 1;
+            bool last = c == end - 1;
             if (t->right[c] && r > 0) {
                 fprintf(f, "%*s%s", (int)pad, "", s);
             } else {

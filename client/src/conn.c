@@ -34,6 +34,15 @@ struct ringlet_conn {
     int16_t api_min[RINGLET_API_KEY_MAX + 1];
     int16_t api_max[RINGLET_API_KEY_MAX + 1]; /* -1 = not advertised */
     struct proto_writer wbuf;
+    /* Requests sent with ringlet_conn_send_async whose responses are not read yet, oldest
+     * first (Kafka answers in request order on a connection). */
+    struct pending {
+        int32_t corr;
+        int16_t api_key, version;
+        ringlet_async_fn fn;
+        void *opaque;
+    } * pending;
+    int n_pending, cap_pending;
 };
 
 int64_t ringlet__deadline(int timeout_ms) {
@@ -50,6 +59,12 @@ int ringlet__remaining(int64_t deadline) {
 static void conn_drop(struct ringlet_conn *c) {
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
+    /* Responses that will never come: their owners learn it now. */
+    while (c->n_pending > 0) {
+        struct pending p = c->pending[0];
+        memmove(c->pending, c->pending + 1, sizeof(*c->pending) * (size_t)--c->n_pending);
+        p.fn(p.opaque, -ECONNRESET, NULL);
+    }
 }
 
 /* Waits for `events` on fd until the deadline: 0 ready, -ETIMEDOUT, or -errno. */
@@ -131,6 +146,7 @@ int ringlet_conn_open(const char *host, int port, const char *client_id, int tim
 void ringlet_conn_close(struct ringlet_conn *c) {
     if (c == NULL) return;
     conn_drop(c);
+    rl_free(c->pending);
     proto_writer_free(&c->wbuf);
     rl_free(c->host);
     rl_free(c->client_id);
@@ -195,12 +211,12 @@ static int read_full(int fd, uint8_t *p, size_t len, int64_t deadline) {
     return 0;
 }
 
-int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t version,
-                         ringlet_encode_fn encode, const void *msg, bool expect_response,
-                         int timeout_ms, struct ringlet_resp *resp) {
+/* Encodes and writes one request; its correlation id goes to *corr. On a write error the
+ * connection is dropped. */
+static int conn_send(struct ringlet_conn *c, int16_t api_key, int16_t version,
+                     ringlet_encode_fn encode, const void *msg, int64_t deadline, int32_t *corr) {
     if (!ringlet_conn_is_open(c)) return -ENOTCONN;
-    int64_t deadline = ringlet__deadline(timeout_ms);
-    int32_t corr = c->next_corr++;
+    *corr = c->next_corr++;
     if (c->next_corr < 0) c->next_corr = 1;
 
     struct proto_writer *w = &c->wbuf;
@@ -208,7 +224,7 @@ int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t versio
     size_t start = proto_frame_begin(w);
     struct proto_request_header h = {.ApiKey = api_key,
                                      .ApiVersion = version,
-                                     .CorrelationId = corr,
+                                     .CorrelationId = *corr,
                                      .ClientId = proto_str_c(c->client_id)};
     proto_request_header_encode(w, &h);
     int err = encode(w, version, msg);
@@ -216,11 +232,16 @@ int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t versio
     proto_frame_end(w, start);
 
     err = write_all(c->fd, w->buf, w->len, deadline);
-    if (err) goto fail;
-    if (!expect_response) return 0;
+    if (err) conn_drop(c);
+    return err;
+}
 
+/* Reads the response to request corr (the next one on the stream). On any error the connection
+ * is dropped. */
+static int conn_recv(struct ringlet_conn *c, int16_t api_key, int16_t version, int32_t corr,
+                     int64_t deadline, struct ringlet_resp *resp) {
     uint8_t szb[4];
-    err = read_full(c->fd, szb, 4, deadline);
+    int err = read_full(c->fd, szb, 4, deadline);
     if (err) goto fail;
     uint32_t size =
         ((uint32_t)szb[0] << 24) | ((uint32_t)szb[1] << 16) | ((uint32_t)szb[2] << 8) | szb[3];
@@ -255,6 +276,53 @@ int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t versio
 fail:
     conn_drop(c);
     return err;
+}
+
+int ringlet_conn_drain(struct ringlet_conn *c, bool wait, int timeout_ms) {
+    int64_t deadline = ringlet__deadline(timeout_ms);
+    while (c->n_pending > 0 && ringlet_conn_is_open(c)) {
+        if (!wait) {
+            struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+            if (poll(&pf, 1, 0) <= 0) return 0;
+        }
+        struct pending p = c->pending[0];
+        memmove(c->pending, c->pending + 1, sizeof(*c->pending) * (size_t)--c->n_pending);
+        struct ringlet_resp resp = {0};
+        int err = conn_recv(c, p.api_key, p.version, p.corr, deadline, &resp);
+        p.fn(p.opaque, err, err ? NULL : &resp);
+        ringlet_resp_free(&resp);
+        if (err) return err; /* conn_recv dropped the connection and failed the others */
+    }
+    return ringlet_conn_is_open(c) ? 0 : -ENOTCONN;
+}
+
+int ringlet_conn_send_async(struct ringlet_conn *c, int16_t api_key, int16_t version,
+                            ringlet_encode_fn encode, const void *msg, int timeout_ms,
+                            ringlet_async_fn fn, void *opaque) {
+    int32_t corr;
+    int err = conn_send(c, api_key, version, encode, msg, ringlet__deadline(timeout_ms), &corr);
+    if (err) return err;
+    if (c->n_pending == c->cap_pending) {
+        c->cap_pending = c->cap_pending ? c->cap_pending * 2 : 4;
+        c->pending = rl_realloc(c->pending, sizeof(*c->pending) * (size_t)c->cap_pending);
+    }
+    c->pending[c->n_pending++] = (struct pending){corr, api_key, version, fn, opaque};
+    return 0;
+}
+
+int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t version,
+                         ringlet_encode_fn encode, const void *msg, bool expect_response,
+                         int timeout_ms, struct ringlet_resp *resp) {
+    if (!ringlet_conn_is_open(c)) return -ENOTCONN;
+    int64_t deadline = ringlet__deadline(timeout_ms);
+    if (c->n_pending > 0) {
+        int err = ringlet_conn_drain(c, true, timeout_ms);
+        if (err) return err;
+    }
+    int32_t corr;
+    int err = conn_send(c, api_key, version, encode, msg, deadline, &corr);
+    if (err || !expect_response) return err;
+    return conn_recv(c, api_key, version, corr, deadline, resp);
 }
 
 /* ---- ApiVersions --------------------------------------------------------------------------- */

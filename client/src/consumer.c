@@ -43,6 +43,8 @@ struct ringlet_consumer {
     char *member_id;
     int32_t generation;
     int64_t last_heartbeat_ms, last_commit_ms;
+    struct ringlet_conn *async_conn; /* where async commits are in flight (NULL = none) */
+    int async_inflight;
     bool stop_round;
     char last_error[256];
 };
@@ -255,68 +257,173 @@ bool ringlet_consumer_at_end(const struct ringlet_consumer *c) {
 
 /* ---- group membership ------------------------------------------------------------------------ */
 
-int ringlet_consumer_commit(struct ringlet_consumer *c) {
-    if (c->group == NULL || c->coord == NULL || !ringlet_conn_is_open(c->coord)) return 0;
+/* One OffsetCommit in flight (asynchronous) or being built (synchronous). */
+struct commit_req {
+    struct ringlet_consumer *c;
+    int n;
+    int32_t *parts;
+    int64_t *offs;
+    int16_t version;
+};
+
+/* Builds an OffsetCommit for every position that moved; returns false if there is none. The
+ * request's arrays are in arena a. */
+static bool commit_build(struct ringlet_consumer *c, struct proto_arena *a,
+                         struct OffsetCommitRequest *req, struct commit_req *cr) {
     struct OffsetCommitRequest_OffsetCommitRequestPartition *pp =
-        rl_calloc((size_t)c->np + 1, sizeof(*pp));
-    int n = 0;
+        proto_arena_alloc(a, sizeof(*pp) * ((size_t)c->np + 1));
+    cr->c = c;
+    cr->n = 0;
+    cr->parts = rl_calloc((size_t)c->np + 1, sizeof(int32_t));
+    cr->offs = rl_calloc((size_t)c->np + 1, sizeof(int64_t));
     for (int i = 0; i < c->np; i++) {
         if (c->p[i].position < 0 || c->p[i].position == c->p[i].committed) continue;
-        proto_OffsetCommitRequest_OffsetCommitRequestPartition_init(&pp[n]);
-        pp[n].PartitionIndex = c->p[i].partition;
-        pp[n].CommittedOffset = c->p[i].position;
-        pp[n].CommittedMetadata = proto_str_c("");
-        n++;
+        proto_OffsetCommitRequest_OffsetCommitRequestPartition_init(&pp[cr->n]);
+        pp[cr->n].PartitionIndex = c->p[i].partition;
+        pp[cr->n].CommittedOffset = c->p[i].position;
+        pp[cr->n].CommittedMetadata = proto_str_c("");
+        cr->parts[cr->n] = c->p[i].partition;
+        cr->offs[cr->n] = c->p[i].position;
+        cr->n++;
     }
     c->last_commit_ms = rl_mono_ms();
-    if (n == 0) {
-        rl_free(pp);
-        return 0;
-    }
-    struct OffsetCommitRequest_OffsetCommitRequestTopic tp;
-    proto_OffsetCommitRequest_OffsetCommitRequestTopic_init(&tp);
-    tp.Name = proto_str_c(c->topic);
-    tp.Partitions = pp;
-    tp.n_Partitions = n;
-    struct OffsetCommitRequest req;
-    proto_OffsetCommitRequest_init(&req);
-    req.GroupId = proto_str_c(c->group);
-    req.GenerationIdOrMemberEpoch = c->generation;
-    req.MemberId = proto_str_c(c->member_id ? c->member_id : "");
-    req.Topics = &tp;
-    req.n_Topics = 1;
+    if (cr->n == 0) return false;
+    struct OffsetCommitRequest_OffsetCommitRequestTopic *tp = proto_arena_alloc(a, sizeof(*tp));
+    proto_OffsetCommitRequest_OffsetCommitRequestTopic_init(tp);
+    tp->Name = proto_str_c(c->topic);
+    tp->Partitions = pp;
+    tp->n_Partitions = cr->n;
+    proto_OffsetCommitRequest_init(req);
+    req->GroupId = proto_str_c(c->group);
+    req->GenerationIdOrMemberEpoch = c->generation;
+    req->MemberId = proto_str_c(c->member_id ? c->member_id : "");
+    req->Topics = tp;
+    req->n_Topics = 1;
+    return true;
+}
+
+static void commit_req_free(struct commit_req *cr) {
+    rl_free(cr->parts);
+    rl_free(cr->offs);
+}
+
+/* Applies an OffsetCommit answer: the committed offsets move to what this request sent.
+ * Returns 0 or -EIO (message in last_error). */
+static int commit_apply(struct commit_req *cr, const struct OffsetCommitResponse *resp) {
+    struct ringlet_consumer *c = cr->c;
+    int rc = 0;
+    for (int32_t t = 0; t < resp->n_Topics; t++)
+        for (int32_t k = 0; k < resp->Topics[t].n_Partitions; k++) {
+            const struct OffsetCommitResponse_OffsetCommitResponsePartition *r =
+                &resp->Topics[t].Partitions[k];
+            for (int q = 0; q < cr->n; q++) {
+                if (cr->parts[q] != r->PartitionIndex) continue;
+                if (r->ErrorCode != 0) {
+                    SET_ERR(c, "commit %s/%" PRId32 ": %s", c->topic, r->PartitionIndex,
+                            proto_error_name(r->ErrorCode));
+                    rc = -EIO;
+                    continue;
+                }
+                for (int i = 0; i < c->np; i++)
+                    if (c->p[i].partition == cr->parts[q]) c->p[i].committed = cr->offs[q];
+            }
+        }
+    return rc;
+}
+
+int ringlet_consumer_commit(struct ringlet_consumer *c) {
+    if (c->group == NULL || c->coord == NULL || !ringlet_conn_is_open(c->coord)) return 0;
+    if (c->async_inflight > 0 && c->async_conn != NULL)
+        ringlet_conn_drain(c->async_conn, true, c->cl->conf.request_timeout_ms);
     struct proto_arena a;
     proto_arena_init(&a);
-    struct OffsetCommitResponse resp;
-    struct ringlet_resp frame = {0};
-    int e = ringlet_call(c->coord, PROTO_API_KEY_OFFSET_COMMIT, 2, 8,
+    struct OffsetCommitRequest req;
+    struct commit_req cr;
+    int rc = 0;
+    if (commit_build(c, &a, &req, &cr)) {
+        struct OffsetCommitResponse resp;
+        struct ringlet_resp frame = {0};
+        int e =
+            ringlet_call(c->coord, PROTO_API_KEY_OFFSET_COMMIT, 2, 8,
                          ringlet_enc_OffsetCommitRequest, &req, ringlet_dec_OffsetCommitResponse,
                          &resp, &a, &frame, c->cl->conf.request_timeout_ms, NULL);
-    int rc = 0;
-    if (e != 0) {
-        SET_ERR(c, "OffsetCommit: %s", rl_strerror(e));
+        if (e != 0) {
+            SET_ERR(c, "OffsetCommit: %s", rl_strerror(e));
+            rc = -EIO;
+        } else {
+            rc = commit_apply(&cr, &resp);
+        }
+        ringlet_resp_free(&frame);
+    }
+    commit_req_free(&cr);
+    proto_arena_destroy(&a);
+    return rc;
+}
+
+static void commit_done(void *opaque, int err, struct ringlet_resp *frame) {
+    struct commit_req *cr = opaque;
+    struct ringlet_consumer *c = cr->c;
+    int rc;
+    if (err != 0) {
+        SET_ERR(c, "OffsetCommit: %s", rl_strerror(err));
         rc = -EIO;
     } else {
-        for (int32_t t = 0; t < resp.n_Topics; t++)
-            for (int32_t k = 0; k < resp.Topics[t].n_Partitions; k++) {
-                const struct OffsetCommitResponse_OffsetCommitResponsePartition *r =
-                    &resp.Topics[t].Partitions[k];
-                for (int i = 0; i < c->np; i++) {
-                    if (c->p[i].partition != r->PartitionIndex) continue;
-                    if (r->ErrorCode == 0) {
-                        c->p[i].committed = c->p[i].position;
-                    } else {
-                        SET_ERR(c, "commit %s/%" PRId32 ": %s", c->topic, r->PartitionIndex,
-                                proto_error_name(r->ErrorCode));
-                        rc = -EIO;
-                    }
-                }
-            }
+        struct proto_arena a;
+        proto_arena_init(&a);
+        struct OffsetCommitResponse resp;
+        proto_OffsetCommitResponse_init(&resp);
+        if (proto_OffsetCommitResponse_decode(&frame->r, cr->version, &a, &resp) < 0) {
+            SET_ERR(c, "OffsetCommit: malformed response");
+            rc = -EIO;
+        } else {
+            rc = commit_apply(cr, &resp);
+        }
+        proto_arena_destroy(&a);
     }
-    ringlet_resp_free(&frame);
+    if (--c->async_inflight == 0) c->async_conn = NULL;
+    if (c->conf.commit_cb) c->conf.commit_cb(c->conf.commit_opaque, rc);
+    commit_req_free(cr);
+    rl_free(cr);
+}
+
+int ringlet_consumer_commit_async(struct ringlet_consumer *c) {
+    if (c->group == NULL || c->coord == NULL || !ringlet_conn_is_open(c->coord)) return 0;
+    /* In-flight commits on another (older) coordinator connection complete first. */
+    if (c->async_inflight > 0 && c->async_conn != c->coord)
+        ringlet_conn_drain(c->async_conn, true, c->cl->conf.request_timeout_ms);
+    int16_t v = ringlet_conn_pick_version(c->coord, PROTO_API_KEY_OFFSET_COMMIT, 2, 8);
+    if (v < 0) {
+        SET_ERR(c, "OffsetCommit: %s", rl_strerror(-ENOTSUP));
+        return -ENOTSUP;
+    }
+    struct proto_arena a;
+    proto_arena_init(&a);
+    struct OffsetCommitRequest req;
+    struct commit_req *cr = rl_calloc(1, sizeof(*cr));
+    int e = 0;
+    if (!commit_build(c, &a, &req, cr)) {
+        commit_req_free(cr);
+        rl_free(cr);
+    } else {
+        cr->version = v;
+        e = ringlet_conn_send_async(c->coord, PROTO_API_KEY_OFFSET_COMMIT, v,
+                                    ringlet_enc_OffsetCommitRequest, &req,
+                                    c->cl->conf.request_timeout_ms, commit_done, cr);
+        if (e != 0) {
+            SET_ERR(c, "OffsetCommit: %s", rl_strerror(e));
+            commit_req_free(cr);
+            rl_free(cr);
+        } else {
+            c->async_inflight++;
+            c->async_conn = c->coord;
+        }
+    }
     proto_arena_destroy(&a);
-    rl_free(pp);
-    return rc;
+    return e;
+}
+
+int ringlet_consumer_commits_in_flight(const struct ringlet_consumer *c) {
+    return c->async_inflight;
 }
 
 /* Committed offsets of the assigned partitions become their positions. */
@@ -655,11 +762,13 @@ static int walk_one(void *opaque, const struct ringlet_msg *m) {
 int ringlet_consumer_poll(struct ringlet_consumer *c, int max_wait_ms, ringlet_msg_fn fn,
                           void *opaque) {
     if (c->topic == NULL) return -EINVAL;
+    if (c->async_inflight > 0 && c->async_conn != NULL)
+        ringlet_conn_drain(c->async_conn, false, c->cl->conf.request_timeout_ms);
     if (c->subscribed) {
         int64_t now = rl_mono_ms();
         if (c->conf.auto_commit_interval_ms > 0 &&
             now - c->last_commit_ms >= c->conf.auto_commit_interval_ms)
-            ringlet_consumer_commit(c);
+            ringlet_consumer_commit_async(c);
         if (now - c->last_heartbeat_ms >= c->conf.heartbeat_interval_ms && heartbeat(c)) {
             if (c->conf.auto_commit_interval_ms > 0) ringlet_consumer_commit(c);
             int err = group_join(c);
@@ -767,6 +876,9 @@ void ringlet_consumer_close(struct ringlet_consumer *c) {
         if (c->conf.auto_commit_interval_ms > 0) ringlet_consumer_commit(c);
         leave(c);
     }
+    /* Answers still owed to this consumer are read now: their callbacks point at it. */
+    if (c->async_inflight > 0 && c->async_conn != NULL)
+        ringlet_conn_drain(c->async_conn, true, c->cl->conf.request_timeout_ms);
     rl_free(c->p);
     rl_free(c->member_id);
     rl_free(c->topic);

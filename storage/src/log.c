@@ -146,10 +146,12 @@ static void log_advance(struct storage_log *log) {
         op->seg->dirty = true;
         log->unflushed_msgs += op->end_offset - op->base_offset;
         if (op->durable && e->policy == STORAGE_FLUSH_GROUP_COMMIT) {
-            if (log->waiters_tail)
+            if (log->waiters_tail) {
                 log->waiters_tail->lnext = op;
-            else
+            } else {
                 log->waiters_head = op;
+                log->waiters_since_ns = rl_mono_ns();
+            }
             log->waiters_tail = op;
         } else {
             op_finish(log, op, 0);
@@ -186,6 +188,11 @@ static void log_maybe_flush(struct storage_log *log) {
     bool need =
         log->flush_requested || (log->waiters_head && e->policy == STORAGE_FLUSH_GROUP_COMMIT);
     if (!need) return;
+    /* Writes still in flight complete within microseconds, an fdatasync takes far longer: let
+     * them join this flush rather than the next one, unless the first waiter has waited long. */
+    if (!log->flush_requested && log->appends_head &&
+        rl_mono_ns() - log->waiters_since_ns < STORAGE_GROUP_COMMIT_MAX_DEFER_NS)
+        return;
     log->flush_requested = false;
     log->flush_target = log->end_offset;
     log->unflushed_msgs = 0;

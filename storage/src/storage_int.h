@@ -19,6 +19,8 @@
 
 /* Zeros are pre-written only while the average append is at most this large (see maybe_zero). */
 #define STORAGE_PREALLOC_MAX_AVG_APPEND (128 << 10)
+/* Group commit waits at most this long for in-flight writes to join the next fdatasync. */
+#define STORAGE_GROUP_COMMIT_MAX_DEFER_NS 200000
 
 /* ---- ops layer --------------------------------------------------------------------------------
  * An op is one write or fdatasync. Ops are pooled by the engine (no allocation per append); the
@@ -128,7 +130,8 @@ struct storage_log {
     int flush_err;
     bool flush_requested; /* a flush without waiters (roll, interval, seal) */
     int64_t unflushed_msgs;
-    int64_t avg_append; /* moving average of append sizes (bytes) */
+    int64_t avg_append;       /* moving average of append sizes (bytes) */
+    int64_t waiters_since_ns; /* when the oldest durable waiter arrived */
     int64_t last_flush_ms;
 
     /* appends in offset order, from submission until their write completes */

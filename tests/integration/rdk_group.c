@@ -104,14 +104,20 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* A fatal error arrives either through error_cb or as a consumer error message. */
+static void report_fatal(struct member *mb) {
+    if (mb->fatal) return;
+    char buf[256];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(mb->rk, buf, sizeof(buf));
+    printf("FATAL %d %s %s\n", mb->idx, rd_kafka_err2name(orig), buf);
+    fflush(stdout);
+    mb->fatal = true;
+}
+
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     struct member *mb = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[256];
-        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        printf("FATAL %d %s %s\n", mb->idx, rd_kafka_err2name(orig), buf);
-        fflush(stdout);
-        mb->fatal = true;
+        report_fatal(mb);
     } else {
         fprintf(stderr, "member %d: error %s: %s\n", mb->idx, rd_kafka_err2name(err), reason);
     }
@@ -257,7 +263,9 @@ int main(int argc, char **argv) {
             if (!msg) continue;
             any = true;
             if (msg->err) {
-                if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                if (msg->err == RD_KAFKA_RESP_ERR__FATAL)
+                    report_fatal(&members[m]);
+                else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     fprintf(stderr, "member %d: %s\n", m, rd_kafka_message_errstr(msg));
             } else {
                 consumed++;

@@ -19,8 +19,10 @@
  *  10. Producer (batching, murmur2/sticky partitioning, codecs, acks, idempotence).
  *  11. Consumer protocol formats and the range / roundrobin assignors.
  *  12. Consumer (manual assignment or classic group membership, commits).
- * Admin requests other than metadata and offsets (CreateTopics, DescribeGroups, ...) are built by
- * the CLI (client/cli/cmd_*.c) directly on sections 5-8 in this version.
+ *  13. Admin: create/delete topics, add partitions, delete groups (one result row per name),
+ *      the cluster description.
+ * The other admin requests (configs, DescribeGroups, OffsetFetch/Delete, DescribeLogDirs) are
+ * built by the CLI (client/cli/cmd_*.c) directly on sections 5-8 in this version.
  *
  * Errors: functions return 0 or a negative errno; results go to out-params, written only on
  * success. Kafka error codes are response data (int16_t), never C return values.
@@ -123,6 +125,23 @@ int ringlet_conn_request(struct ringlet_conn *c, int16_t api_key, int16_t versio
                          ringlet_encode_fn encode, const void *msg, bool expect_response,
                          int timeout_ms, struct ringlet_resp *resp);
 bool ringlet_conn_is_open(const struct ringlet_conn *c);
+
+/* Pipelined requests. A response to a request sent with ringlet_conn_send_async is handed to fn
+ * when it is read: by ringlet_conn_drain, or before the next ringlet_conn_request on the same
+ * connection (responses come in request order). err is 0 with resp valid only during the call
+ * (the connection frees it), or a negative errno with resp NULL; if the connection drops, every
+ * pending fn gets -ECONNRESET at that moment, so an owner must drain (or close) the connection
+ * before freeing what opaque points to. */
+typedef void (*ringlet_async_fn)(void *opaque, int err, struct ringlet_resp *resp);
+/* Sends a request whose response is read later. Returns 0 or a negative errno (the request was
+ * not sent; fn is not called). */
+int ringlet_conn_send_async(struct ringlet_conn *c, int16_t api_key, int16_t version,
+                            ringlet_encode_fn encode, const void *msg, int timeout_ms,
+                            ringlet_async_fn fn, void *opaque);
+/* Reads pending responses and calls their fn: all of them (wait=true, within timeout_ms), or only
+ * those already arriving (wait=false; a response whose first bytes are readable is then read in
+ * full within timeout_ms). Returns 0, or the error that dropped the connection. */
+int ringlet_conn_drain(struct ringlet_conn *c, bool wait, int timeout_ms);
 
 /* ---- 4. the client handle -------------------------------------------------------------------- */
 struct ringlet_client;
@@ -395,6 +414,9 @@ struct ringlet_consumer_conf {
     int auto_commit_interval_ms; /* default 5000; 0 = only ringlet_consumer_commit */
     int32_t partition_max_bytes; /* default 1 MiB */
     struct ringlet_start start;  /* for partitions without a committed offset; default earliest */
+    /* Called when an asynchronous commit completes: err 0, or -EIO (details in last_error). */
+    void (*commit_cb)(void *opaque, int err);
+    void *commit_opaque;
 };
 void ringlet_consumer_conf_init(struct ringlet_consumer_conf *cc);
 
@@ -420,10 +442,67 @@ int ringlet_consumer_poll(struct ringlet_consumer *c, int max_wait_ms, ringlet_m
 bool ringlet_consumer_at_end(const struct ringlet_consumer *c);
 /* Number of assigned partitions. */
 int ringlet_consumer_assignment_size(const struct ringlet_consumer *c);
-/* Commits every position that moved since the last commit (group mode). Returns 0 or -EIO. */
+/* Commits every position that moved since the last commit (group mode). Returns 0 or -EIO.
+ * Waits for asynchronous commits sent before it, so commits complete in order. */
 int ringlet_consumer_commit(struct ringlet_consumer *c);
+/* Sends the same commit without waiting for the answer (the periodic auto-commit uses it). The
+ * answer is read by a later poll, commit or close, which then calls conf.commit_cb. Returns 0
+ * (sent, or nothing to commit) or a negative errno if it could not be sent. */
+int ringlet_consumer_commit_async(struct ringlet_consumer *c);
+/* Asynchronous commits sent whose answer has not been read yet. */
+int ringlet_consumer_commits_in_flight(const struct ringlet_consumer *c);
 const char *ringlet_consumer_last_error(const struct ringlet_consumer *c);
 /* Commits (group mode with auto-commit), leaves the group and frees. */
 void ringlet_consumer_close(struct ringlet_consumer *c);
+
+/* ---- 13. admin ----------------------------------------------------------------------------------
+ * Operations on named objects answer one row per name, in request order. The call returns 0 when
+ * the request was answered (each row then carries its Kafka error, 0 = done) and a negative errno
+ * with a message in errbuf when it was not (no connection, timeout, -ENOTSUP, -EBADMSG); *out is
+ * written only on 0 and freed with ringlet_admin_results_free. timeout_ms <= 0 means the
+ * client's request timeout. Topic operations go to the controller (any broker if the metadata
+ * names none); group operations to each group's coordinator, where a failure to reach one
+ * coordinator is that row's error (UNKNOWN_SERVER_ERROR with the reason as message). */
+struct ringlet_admin_result {
+    char *name;
+    int16_t error; /* Kafka error code */
+    char *message; /* the broker's error message, or why there is no answer; NULL = none */
+};
+void ringlet_admin_results_free(struct ringlet_admin_result *r, int n);
+
+/* A negotiated connection for admin requests: the controller, else any broker. The connection
+ * stays owned by the client. */
+int ringlet_admin_conn(struct ringlet_client *cl, struct ringlet_conn **out, char *errbuf,
+                       size_t errlen);
+
+struct ringlet_new_topic {
+    const char *name;
+    int32_t partitions;         /* -1 = the broker's default */
+    int16_t replication_factor; /* -1 = the broker's default */
+    const char *const *config_names;
+    const char *const *config_values; /* NULL entries send a null value */
+    int n_configs;
+};
+/* CreateTopics (v0-7; brokers older than v4 get 1 for a default count). */
+int ringlet_admin_create_topics(struct ringlet_client *cl, const struct ringlet_new_topic *topics,
+                                int n, int timeout_ms, struct ringlet_admin_result **out,
+                                char *errbuf, size_t errlen);
+/* DeleteTopics by name (v0-6). */
+int ringlet_admin_delete_topics(struct ringlet_client *cl, const char *const *names, int n,
+                                int timeout_ms, struct ringlet_admin_result **out, char *errbuf,
+                                size_t errlen);
+/* CreatePartitions: grows each topic to total partitions (v0-3; placement by the broker). */
+int ringlet_admin_create_partitions(struct ringlet_client *cl, const char *const *names, int n,
+                                    int32_t total, int timeout_ms,
+                                    struct ringlet_admin_result **out, char *errbuf, size_t errlen);
+/* The cluster id, controller and brokers: DescribeCluster (v0-1) where the broker supports it,
+ * else Metadata for no topics. The result has no topics; free it with ringlet_metadata_free.
+ * *used_describe_cluster (if non-NULL) says which request answered. */
+int ringlet_cluster_describe(struct ringlet_client *cl, struct ringlet_metadata **out,
+                             bool *used_describe_cluster, char *errbuf, size_t errlen);
+/* DeleteGroups, one request per group to its coordinator (v0-2). */
+int ringlet_admin_delete_groups(struct ringlet_client *cl, const char *const *groups, int n,
+                                int timeout_ms, struct ringlet_admin_result **out, char *errbuf,
+                                size_t errlen);
 
 #endif /* RINGLET_CLIENT_H */

@@ -119,7 +119,8 @@ int storage_log_segment_count(const struct storage_log *log);
 int storage_log_error(const struct storage_log *log);
 
 /* A zero-copy slice of one segment file: whole batches starting with the one that holds the
- * requested offset. fd stays valid until the next call that mutates the log. */
+ * requested offset. fd stays valid until the next call that mutates the log (append may roll,
+ * storage_engine_tick runs retention); dup() it to hold it across such calls. */
 struct storage_slice {
     int fd;
     int64_t file_pos;

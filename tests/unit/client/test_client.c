@@ -623,6 +623,48 @@ static void test_client_garbage_responses(void **state) {
     assert_true(errors > 30);
 }
 
+/* Admin calls: bad input is -EINVAL, an unreachable cluster a negative errno with a message and
+ * no rows, except DeleteGroups, whose per-group coordinator failures land in the rows. */
+static void test_admin_errors(void **state) {
+    (void)state;
+    struct fake dead;
+    fake_start(&dead, FAKE_GOOD);
+    int dead_port = dead.port;
+    fake_stop(&dead);
+    char brokers[64];
+    snprintf(brokers, sizeof(brokers), "127.0.0.1:%d", dead_port);
+    struct ringlet_conf conf;
+    ringlet_conf_init(&conf);
+    conf.brokers = brokers;
+    conf.retries = 0;
+    conf.connect_timeout_ms = 1000;
+    struct ringlet_client *cl = NULL;
+    char err[256] = "";
+    assert_int_equal(ringlet_client_new(&conf, &cl, err, sizeof(err)), 0);
+    struct ringlet_admin_result *r = NULL;
+    const char *names[] = {"a", "b"};
+    assert_int_equal(ringlet_admin_delete_topics(cl, names, 0, 0, &r, err, sizeof(err)), -EINVAL);
+    assert_int_equal(ringlet_admin_create_partitions(cl, names, 1, 0, 0, &r, err, sizeof(err)),
+                     -EINVAL);
+    err[0] = '\0';
+    assert_true(ringlet_admin_delete_topics(cl, names, 2, 1000, &r, err, sizeof(err)) < 0);
+    assert_null(r);
+    assert_true(err[0] != '\0');
+    struct ringlet_new_topic t = {"a", 3, -1, NULL, NULL, 0};
+    assert_true(ringlet_admin_create_topics(cl, &t, 1, 1000, &r, err, sizeof(err)) < 0);
+    assert_null(r);
+    assert_int_equal(ringlet_admin_delete_groups(cl, names, 2, 1000, &r, err, sizeof(err)), 0);
+    assert_non_null(r);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(r[i].name, names[i]);
+        assert_int_equal(r[i].error, PROTO_ERR_UNKNOWN_SERVER_ERROR);
+        assert_non_null(r[i].message);
+    }
+    ringlet_admin_results_free(r, 2);
+    ringlet_admin_results_free(NULL, 0);
+    ringlet_client_destroy(cl);
+}
+
 static void test_backoff(void **state) {
     (void)state;
     struct ringlet_conf conf;
@@ -796,6 +838,7 @@ int main(void) {
         cmocka_unit_test(test_client_bootstrap_skips_dead),
         cmocka_unit_test(test_client_garbage_responses),
         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_admin_errors),
         cmocka_unit_test(test_assign_range),
         cmocka_unit_test(test_assign_roundrobin),
         cmocka_unit_test(test_consumer_protocol_roundtrip),

@@ -119,6 +119,8 @@ static void test_cluster_and_topics(void **state) {
     assert_int_equal(r.rc, 0);
     assert_true(r.out[0] == '{');
     assert_non_null(strstr(r.out, "\"brokers\":[{\"id\":"));
+    /* The mock cluster lacks DescribeCluster: the answer comes from Metadata. */
+    assert_non_null(strstr(r.out, "{\"source\":\"Metadata\","));
     run_free(&r);
     r = cli(NULL, "topic", "list", NULL);
     assert_int_equal(r.rc, 0);
@@ -356,6 +358,78 @@ static void test_group_consume_and_lag(void **state) {
     run_free(&r);
 }
 
+struct async_state {
+    int done, failed, records;
+};
+
+static void on_commit(void *opaque, int err) {
+    struct async_state *st = opaque;
+    st->done++;
+    if (err) st->failed++;
+}
+
+static int count_record(void *opaque, const struct ringlet_msg *m) {
+    (void)m;
+    ((struct async_state *)opaque)->records++;
+    return 0;
+}
+
+/* Asynchronous commits: sent without waiting, completed by later polls (the callback runs),
+ * pipelined with a synchronous commit, and visible to the group's next reader. */
+static void test_commit_async(void **state) {
+    (void)state;
+    struct run r = cli("a\nb\nc\nd\ne\n", "produce", "asynct", "-p", "0", NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    struct ringlet_conf conf;
+    ringlet_conf_init(&conf);
+    conf.brokers = bootstraps;
+    struct ringlet_client *cl = NULL;
+    char err[256];
+    assert_int_equal(ringlet_client_new(&conf, &cl, err, sizeof(err)), 0);
+    struct async_state st = {0};
+    struct ringlet_consumer_conf cc;
+    ringlet_consumer_conf_init(&cc);
+    cc.group_id = "asyncg";
+    cc.auto_commit_interval_ms = 0;
+    cc.commit_cb = on_commit;
+    cc.commit_opaque = &st;
+    struct ringlet_consumer *cons = NULL;
+    assert_int_equal(ringlet_consumer_new(cl, &cc, &cons, err, sizeof(err)), 0);
+    assert_int_equal(ringlet_consumer_subscribe(cons, "asynct"), 0);
+    for (int i = 0; i < 100 && st.records < 5; i++)
+        assert_true(ringlet_consumer_poll(cons, 100, count_record, &st) >= 0);
+    assert_int_equal(st.records, 5);
+    assert_int_equal(ringlet_consumer_commit_async(cons), 0);
+    assert_int_equal(ringlet_consumer_commits_in_flight(cons), 1);
+    for (int i = 0; i < 100 && ringlet_consumer_commits_in_flight(cons) > 0; i++)
+        assert_true(ringlet_consumer_poll(cons, 50, count_record, &st) >= 0);
+    assert_int_equal(ringlet_consumer_commits_in_flight(cons), 0);
+    assert_int_equal(st.done, 1);
+    assert_int_equal(st.failed, 0);
+    /* Nothing moved: nothing to send. */
+    assert_int_equal(ringlet_consumer_commit_async(cons), 0);
+    assert_int_equal(ringlet_consumer_commits_in_flight(cons), 0);
+    /* Two more records, an async commit, then a sync one: the async answer is read first. */
+    r = cli("f\ng\n", "produce", "asynct", "-p", "0", NULL);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    for (int i = 0; i < 100 && st.records < 7; i++)
+        assert_true(ringlet_consumer_poll(cons, 100, count_record, &st) >= 0);
+    assert_int_equal(st.records, 7);
+    assert_int_equal(ringlet_consumer_commit_async(cons), 0);
+    assert_int_equal(ringlet_consumer_commit(cons), 0);
+    assert_int_equal(ringlet_consumer_commits_in_flight(cons), 0);
+    assert_int_equal(st.done, 2);
+    assert_int_equal(st.failed, 0);
+    ringlet_consumer_close(cons);
+    ringlet_client_destroy(cl);
+    r = cli(NULL, "group", "describe", "asyncg", "-t", "asynct", "--format", "json", NULL);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\"partition\":0,\"committed_offset\":7,"));
+    run_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cluster_and_topics),
@@ -363,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_every_codec_to_librdkafka),
         cmocka_unit_test(test_librdkafka_to_ringlet),
         cmocka_unit_test(test_group_consume_and_lag),
+        cmocka_unit_test(test_commit_async),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
