@@ -18,7 +18,8 @@
  *
  *   group_bench -b host:port [-p broker_pid] [-n 3,100] [-r reps] [-s session_ms]
  *               [-H heartbeat_ms] [-k members_per_child] [-c commit_secs] [-w committers]
- *               [-O offsets_partitions] [-D data_dir] [-F disk] [-x failover|commit]
+ *               [-O offsets_partitions] [-D data_dir] [-F disk] [-d debug]
+ *               [-x failover|commit]
  *
  * Method (docs/benchmarks-groups.md):
  *   - Failover: every member is a librdkafka consumer (eager "range" assignment) polled by its
@@ -37,7 +38,8 @@
  * With -p, the broker's CPU time during each scenario is printed (from /proc/<pid>/stat); with
  * -F DISK (e.g. vda), the flush requests block device DISK completed during each commit
  * scenario (/proc/diskstats; device-wide, so other writers on it count too), which shows how
- * many commits one fdatasync covered.
+ * many commits one fdatasync covered. -d sets librdkafka's "debug" (e.g. cgrp) on the failover
+ * members, logged to stderr.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +75,7 @@ static int committers = 8;
 static int offsets_parts = 50;
 static const char *probe_dir = NULL;
 static const char *disk_dev = NULL;
+static const char *member_debug = NULL;
 static const char *only = NULL;
 static char sizes_arg[256] = "3,100";
 
@@ -228,6 +231,7 @@ static void *member_main(void *arg) {
     snprintf(v, sizeof(v), "%d", heartbeat_ms);
     conf_set(conf, "heartbeat.interval.ms", v);
     conf_set(conf, "partition.assignment.strategy", "range");
+    if (member_debug) conf_set(conf, "debug", member_debug);
     conf_set(conf, "enable.auto.commit", "false");
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, m);
@@ -508,7 +512,7 @@ static void run_failover(int n) {
     printf("\n== failover, %d members (%d partitions, session.timeout.ms=%d, "
            "heartbeat.interval.ms=%d, range assignor, %d runs)\n",
            n, 2 * n, session_ms, heartbeat_ms, reps);
-    uint64_t raw[64], rest[64], stable[64];
+    uint64_t raw[64], rest[64], stable[64], js[64];
     int nst = 0;
     int ok = 0;
     double cpu0 = broker_cpu_s();
@@ -517,10 +521,11 @@ static void run_failover(int n) {
         if (failover_trial(n, topic, r, &res) < 0) continue;
         printf("  run %d: initial join %.0f ms; kill -> all %d partitions reassigned %.0f ms "
                "(minus session timeout %+.0f ms) = detection %.0f ms (kill -> first revoke) + "
-               "rebalance %.0f ms (first revoke -> last assign; of which %.0f ms until the last "
-               "member's revoke)",
+               "rebalance %.0f ms (first revoke -> last assign: %.0f ms until the last member's "
+               "revoke, then %.0f ms of join + sync)",
                r + 1, ms_of(res.join_ns), 2 * n, ms_of(res.raw_ns), ms_of(res.raw_ns) - session_ms,
-               ms_of(res.detect_ns), ms_of(res.rebalance_ns), ms_of(res.spread_ns));
+               ms_of(res.detect_ns), ms_of(res.rebalance_ns), ms_of(res.spread_ns),
+               ms_of(res.rebalance_ns - res.spread_ns));
         if (res.coord_left_ns)
             printf("; DescribeGroups: left Stable at +%.0f ms", ms_of(res.coord_left_ns));
         if (res.coord_stable_ns)
@@ -529,6 +534,7 @@ static void run_failover(int n) {
         fflush(stdout);
         raw[ok] = res.raw_ns;
         rest[ok] = res.rebalance_ns;
+        js[ok] = res.rebalance_ns - res.spread_ns;
         if (res.coord_stable_ns) stable[nst++] = res.coord_stable_ns;
         ok++;
     }
@@ -540,10 +546,13 @@ static void run_failover(int n) {
     qsort(raw, (size_t)ok, sizeof(raw[0]), cmp_u64);
     qsort(rest, (size_t)ok, sizeof(rest[0]), cmp_u64);
     qsort(stable, (size_t)nst, sizeof(stable[0]), cmp_u64);
+    qsort(js, (size_t)ok, sizeof(js[0]), cmp_u64);
     printf("RESULT failover members=%d runs=%d death_to_reassigned_ms median=%.0f min=%.0f "
-           "max=%.0f minus_session_ms median=%.0f rebalance_ms median=%.0f",
+           "max=%.0f minus_session_ms median=%.0f rebalance_ms median=%.0f "
+           "join_sync_ms median=%.0f max=%.0f",
            n, ok, ms_of(raw[ok / 2]), ms_of(raw[0]), ms_of(raw[ok - 1]),
-           ms_of(raw[ok / 2]) - session_ms, ms_of(rest[ok / 2]));
+           ms_of(raw[ok / 2]) - session_ms, ms_of(rest[ok / 2]), ms_of(js[ok / 2]),
+           ms_of(js[ok - 1]));
     if (nst) printf(" describegroups_stable_ms median=%.0f", ms_of(stable[nst / 2]));
     if (cpu0 >= 0 && cpu1 >= 0) printf(" broker_cpu_s=%.2f", cpu1 - cpu0);
     printf("\n");
@@ -769,14 +778,14 @@ static void fsync_probe(const char *dir) {
 static void usage(void) {
     fprintf(stderr, "usage: group_bench -b host:port [-p broker_pid] [-n 3,100] [-r reps] "
                     "[-s session_ms] [-H heartbeat_ms] [-k members_per_child] [-c commit_secs] "
-                    "[-w committers] [-O offsets_partitions] [-D data_dir] [-F disk] "
+                    "[-w committers] [-O offsets_partitions] [-D data_dir] [-F disk] [-d debug] "
                     "[-x failover|commit]\n");
     exit(2);
 }
 
 int main(int argc, char **argv) {
     int opt;
-    while ((opt = getopt(argc, argv, "b:p:n:r:s:H:k:c:w:O:D:F:x:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:p:n:r:s:H:k:c:w:O:D:F:d:x:h")) != -1) {
         switch (opt) {
         case 'b':
             brokers = optarg;
@@ -813,6 +822,9 @@ int main(int argc, char **argv) {
             break;
         case 'F':
             disk_dev = optarg;
+            break;
+        case 'd':
+            member_debug = optarg;
             break;
         case 'x':
             only = optarg;

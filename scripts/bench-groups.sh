@@ -72,8 +72,8 @@ echo "bench:    ${bench[*]}"
 awk -v session="$session" '
      /^RESULT failover/ && !/FAILED/ {
         m = val("members"); raw = val("death_to_reassigned_ms median"); ms = val("minus_session_ms median");
-        rb = val("rebalance_ms median");
-        out = out sprintf("failover %s members: death->reassigned %s ms median (%s ms minus the %s ms session timeout; rebalance %s ms); ", m, raw, ms, session, rb) }
+        rb = val("rebalance_ms median"); js = val("join_sync_ms median");
+        out = out sprintf("failover %s members: death->reassigned %s ms median (%s ms minus the %s ms session timeout; rebalance %s ms, of it join+sync %s ms); ", m, raw, ms, session, rb, js) }
      /^RESULT failover/ && /FAILED/ { out = out $0 "; " }
      /^RESULT commits/ { out = out sprintf("%s commits/s %s; ", $3, val("commits_per_s")) }
      function val(k,   s) { s = $0; if (!sub(".*" k "=", "", s)) return "?"; sub(/ .*/, "", s); return s }

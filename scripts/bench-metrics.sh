@@ -65,7 +65,7 @@ run_once() {
         for (i = 1; i <= NF; i++) if ($i == "ringletd") { name = $1; for (j = 2; j < i; j++) name = name " " $j; print name "\t" $(i + 1) } }'
 }
 
-declare -A sum_on sum_off
+declare -A vals_on vals_off
 for r in $(seq "$ROUNDS"); do
     order="off on"
     if [ $((r % 2)) -eq 0 ]; then order="on off"; fi
@@ -74,18 +74,21 @@ for r in $(seq "$ROUNDS"); do
             [ -z "$scen" ] && continue
             echo "round $r metrics $mode: $scen: $rate msgs/s"
             if [ "$mode" = on ]; then
-                sum_on[$scen]=$(( ${sum_on[$scen]:-0} + ${rate%.*} ))
+                vals_on[$scen]="${vals_on[$scen]:-} ${rate%.*}"
             else
-                sum_off[$scen]=$(( ${sum_off[$scen]:-0} + ${rate%.*} ))
+                vals_off[$scen]="${vals_off[$scen]:-} ${rate%.*}"
             fi
         done < <(run_once "$mode" "$r")
     done
 done
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR] = $1} END {
+    if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 echo
-for scen in "${!sum_off[@]}"; do
-    on=${sum_on[$scen]:-0}
-    off=${sum_off[$scen]}
-    awk -v s="$scen" -v on="$on" -v off="$off" -v n="$ROUNDS" 'BEGIN {
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine makes single runs noisy: medians of $ROUNDS runs)"
+for scen in "${!vals_off[@]}"; do
+    off=$(echo "${vals_off[$scen]}" | median)
+    on=$(echo "${vals_on[$scen]:-}" | median)
+    awk -v s="$scen" -v on="$on" -v off="$off" 'BEGIN {
         printf "%-24s metrics off %10.0f msgs/s, on (scraped every 1 s) %10.0f msgs/s, ratio on/off %.3f\n",
-               s, off / n, on / n, off ? on / off : 0 }'
+               s, off, on, off ? on / off : 0 }'
 done

@@ -77,8 +77,6 @@ const char *cli_err_name(int16_t code);
  * {"results":[{"name","error","message"}]}; returns CLI_FAIL if any row failed. kind is the
  * column title ("TOPIC"). */
 int cli_print_results(struct cli *c, const char *kind, struct ringlet_admin_result *r, int n);
-/* A connection for admin requests: the controller if the metadata names one, else any broker. */
-int cli_admin_conn(struct cli *c, struct ringlet_conn **out);
 
 /* Command implementations (cmd_*.c). */
 extern const struct cli_cmd cli_cmd_cluster_info, cli_cmd_cluster_api_versions;

@@ -582,14 +582,3 @@ int cli_print_results(struct cli *c, const char *kind, struct ringlet_admin_resu
     out_table_free(&t);
     return rc;
 }
-
-int cli_admin_conn(struct cli *c, struct ringlet_conn **out) {
-    struct ringlet_client *cl;
-    if (cli_client(c, &cl)) return CLI_FAIL;
-    char err[256];
-    if (ringlet_admin_conn(cl, out, err, sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        return CLI_FAIL;
-    }
-    return 0;
-}

@@ -13,11 +13,6 @@
 #include "cli.h"
 #include "ringlet/common.h"
 
-RINGLET_CODEC(ListGroups)
-RINGLET_CODEC(DescribeGroups)
-RINGLET_CODEC(OffsetFetch)
-RINGLET_CODEC(OffsetCommit)
-RINGLET_CODEC(OffsetDelete)
 
 static const struct cli_opt none_opts[] = {{NULL, 0, false, 0}};
 
@@ -34,14 +29,6 @@ static int req_timeout(const struct cli *c) {
 
 /* ---- group list ------------------------------------------------------------------------------ */
 
-struct group_row {
-    char *id, *type, *state;
-};
-
-static int cmp_group_row(const void *a, const void *b) {
-    return strcmp(((const struct group_row *)a)->id, ((const struct group_row *)b)->id);
-}
-
 static int run_list(struct cli *c, int argc, char **argv) {
     char **pos;
     int npos;
@@ -52,51 +39,17 @@ static int run_list(struct cli *c, int argc, char **argv) {
     struct ringlet_client *cl;
     if (cli_client(c, &cl)) return CLI_FAIL;
     char err[256];
-    struct ringlet_metadata *md = NULL;
-    if (ringlet_metadata_get(cl, NULL, 0, false, &md, err, sizeof(err)) != 0) {
+    struct ringlet_group_listing *rows = NULL;
+    int nrows = 0, failed = 0;
+    if (ringlet_admin_list_groups(cl, &rows, &nrows, &failed, err, sizeof(err)) != 0) {
         cli_errorf(c, "%s", err);
         return CLI_FAIL;
     }
-    /* Every broker coordinates some groups: ask them all. */
-    struct group_row *rows = NULL;
-    int nrows = 0;
     rc = CLI_OK;
-    for (int32_t b = 0; b < md->n_brokers; b++) {
-        struct ringlet_conn *conn;
-        if (ringlet_client_broker_conn(cl, md->brokers[b].id, &conn, err, sizeof(err)) != 0) {
-            cli_errorf(c, "%s", err);
-            rc = CLI_FAIL;
-            continue;
-        }
-        struct ListGroupsRequest req;
-        proto_ListGroupsRequest_init(&req);
-        struct proto_arena a;
-        proto_arena_init(&a);
-        struct ListGroupsResponse resp;
-        struct ringlet_resp frame = {0};
-        int16_t v = 0;
-        int e =
-            ringlet_call(conn, PROTO_API_KEY_LIST_GROUPS, 0, 4, ringlet_enc_ListGroupsRequest, &req,
-                         ringlet_dec_ListGroupsResponse, &resp, &a, &frame, req_timeout(c), &v);
-        if (e != 0 || resp.ErrorCode != 0) {
-            cli_errorf(c, "ListGroups on broker %d: %s", md->brokers[b].id,
-                       e ? cli_strerror(e) : proto_error_name(resp.ErrorCode));
-            rc = CLI_FAIL;
-        } else {
-            rows = rl_realloc(rows, sizeof(*rows) * (size_t)(nrows + resp.n_Groups + 1));
-            for (int32_t g = 0; g < resp.n_Groups; g++) {
-                rows[nrows].id = proto_str_dup(resp.Groups[g].GroupId);
-                if (rows[nrows].id == NULL) rows[nrows].id = rl_strdup("");
-                rows[nrows].type = proto_str_dup(resp.Groups[g].ProtocolType);
-                rows[nrows].state = v >= 4 ? proto_str_dup(resp.Groups[g].GroupState) : NULL;
-                nrows++;
-            }
-        }
-        ringlet_resp_free(&frame);
-        proto_arena_destroy(&a);
+    if (failed > 0) {
+        cli_errorf(c, "%d broker(s) did not list their groups: %s", failed, err);
+        rc = CLI_FAIL;
     }
-    ringlet_metadata_free(md);
-    if (nrows > 1) qsort(rows, (size_t)nrows, sizeof(*rows), cmp_group_row);
     if (c->json) {
         struct out_json j;
         out_json_init(&j, c->out);
@@ -106,9 +59,9 @@ static int run_list(struct cli *c, int argc, char **argv) {
         for (int i = 0; i < nrows; i++) {
             out_json_obj_begin(&j);
             out_json_key(&j, "group");
-            out_json_str(&j, rows[i].id);
+            out_json_str(&j, rows[i].group);
             out_json_key(&j, "protocol_type");
-            out_json_str(&j, rows[i].type);
+            out_json_str(&j, rows[i].protocol_type);
             out_json_key(&j, "state");
             out_json_str(&j, rows[i].state);
             out_json_obj_end(&j);
@@ -121,18 +74,13 @@ static int run_list(struct cli *c, int argc, char **argv) {
         const char *h[] = {"GROUP", "PROTOCOL-TYPE", "STATE"};
         out_table_init(&t, 3, h);
         for (int i = 0; i < nrows; i++) {
-            const char *row[] = {rows[i].id, rows[i].type, rows[i].state};
+            const char *row[] = {rows[i].group, rows[i].protocol_type, rows[i].state};
             out_table_add(&t, row);
         }
         out_table_print(c->out, &t);
         out_table_free(&t);
     }
-    for (int i = 0; i < nrows; i++) {
-        rl_free(rows[i].id);
-        rl_free(rows[i].type);
-        rl_free(rows[i].state);
-    }
-    rl_free(rows);
+    ringlet_group_listings_free(rows, nrows);
     return rc;
 }
 
@@ -193,94 +141,36 @@ static int cmp_tp(const void *a, const void *b) {
     return (x->partition > y->partition) - (x->partition < y->partition);
 }
 
-/* OffsetFetch for the whole group into s. Returns 0, or CLI_FAIL after printing. */
-static int fetch_committed(struct cli *c, struct ringlet_conn *conn, const char *group,
+/* The group's committed offsets into s: for the rows already in s, or every committed
+ * partition when s is empty. Returns 0, or CLI_FAIL after printing. */
+static int fetch_committed(struct cli *c, struct ringlet_client *cl, const char *group,
                            struct tp_set *s) {
-    /* Rows already in s name the partitions to ask for; none = every committed one. */
-    int nt = 0;
-    struct OffsetFetchRequest_OffsetFetchRequestTopic *t7 =
-        rl_calloc((size_t)s->n + 1, sizeof(*t7));
-    struct OffsetFetchRequest_OffsetFetchRequestTopics *t8 =
-        rl_calloc((size_t)s->n + 1, sizeof(*t8));
-    int32_t *ids = rl_calloc((size_t)s->n + 1, sizeof(int32_t));
+    struct ringlet_group_offset *which = rl_calloc((size_t)s->n + 1, sizeof(*which));
     for (int i = 0; i < s->n; i++) {
-        if (i == 0 || strcmp(s->v[i].topic, s->v[i - 1].topic) != 0) {
-            proto_OffsetFetchRequest_OffsetFetchRequestTopic_init(&t7[nt]);
-            proto_OffsetFetchRequest_OffsetFetchRequestTopics_init(&t8[nt]);
-            t7[nt].Name = t8[nt].Name = proto_str_c(s->v[i].topic);
-            t7[nt].PartitionIndexes = t8[nt].PartitionIndexes = &ids[i];
-            nt++;
-        }
-        ids[i] = s->v[i].partition;
-        t7[nt - 1].n_PartitionIndexes++;
-        t8[nt - 1].n_PartitionIndexes++;
+        which[i].topic = s->v[i].topic;
+        which[i].partition = s->v[i].partition;
     }
-    struct OffsetFetchRequest_OffsetFetchRequestGroup g;
-    proto_OffsetFetchRequest_OffsetFetchRequestGroup_init(&g);
-    g.GroupId = proto_str_c(group);
-    g.Topics = nt ? t8 : NULL;
-    g.n_Topics = nt ? nt : -1;
-    struct OffsetFetchRequest req;
-    proto_OffsetFetchRequest_init(&req);
-    req.GroupId = proto_str_c(group);
-    req.Topics = nt ? t7 : NULL;
-    req.n_Topics = nt ? nt : -1; /* v2+: null = every topic the group committed */
-    req.Groups = &g;
-    req.n_Groups = 1;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct OffsetFetchResponse resp;
-    struct ringlet_resp frame = {0};
-    int16_t v = 0;
-    int e =
-        ringlet_call(conn, PROTO_API_KEY_OFFSET_FETCH, 2, 8, ringlet_enc_OffsetFetchRequest, &req,
-                     ringlet_dec_OffsetFetchResponse, &resp, &a, &frame, req_timeout(c), &v);
-    int rc = 0;
-    if (e != 0) {
-        cli_errorf(c, "OffsetFetch: %s", cli_strerror(e));
+    struct ringlet_group_offset *got = NULL;
+    int n = 0, rc = 0;
+    int16_t gerr = 0;
+    char err[256];
+    if (ringlet_admin_group_offsets(cl, group, which, s->n, &got, &n, &gerr, err, sizeof(err)) !=
+        0) {
+        cli_errorf(c, "%s", err);
         rc = CLI_FAIL;
-    } else if (v >= 8) {
-        for (int32_t gi = 0; gi < resp.n_Groups; gi++) {
-            if (resp.Groups[gi].ErrorCode) {
-                cli_errorf(c, "OffsetFetch: %s", proto_error_name(resp.Groups[gi].ErrorCode));
-                rc = CLI_FAIL;
-            }
-            for (int32_t t = 0; t < resp.Groups[gi].n_Topics; t++) {
-                char *name = proto_str_dup(resp.Groups[gi].Topics[t].Name);
-                if (name == NULL) continue;
-                for (int32_t p = 0; p < resp.Groups[gi].Topics[t].n_Partitions; p++) {
-                    const struct OffsetFetchResponse_OffsetFetchResponsePartitions *pp =
-                        &resp.Groups[gi].Topics[t].Partitions[p];
-                    struct tp_row *r = tp_get(s, name, pp->PartitionIndex);
-                    r->committed = pp->CommittedOffset;
-                    if (pp->ErrorCode) r->error = pp->ErrorCode;
-                }
-                rl_free(name);
-            }
-        }
     } else {
-        if (resp.ErrorCode) {
-            cli_errorf(c, "OffsetFetch: %s", proto_error_name(resp.ErrorCode));
+        if (gerr) {
+            cli_errorf(c, "OffsetFetch: %s", proto_error_name(gerr));
             rc = CLI_FAIL;
         }
-        for (int32_t t = 0; t < resp.n_Topics; t++) {
-            char *name = proto_str_dup(resp.Topics[t].Name);
-            if (name == NULL) continue;
-            for (int32_t p = 0; p < resp.Topics[t].n_Partitions; p++) {
-                const struct OffsetFetchResponse_OffsetFetchResponsePartition *pp =
-                    &resp.Topics[t].Partitions[p];
-                struct tp_row *r = tp_get(s, name, pp->PartitionIndex);
-                r->committed = pp->CommittedOffset;
-                if (pp->ErrorCode) r->error = pp->ErrorCode;
-            }
-            rl_free(name);
+        for (int i = 0; i < n; i++) {
+            struct tp_row *r = tp_get(s, got[i].topic, got[i].partition);
+            r->committed = got[i].offset;
+            if (got[i].error) r->error = got[i].error;
         }
+        ringlet_group_offsets_free(got, n);
     }
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
-    rl_free(t7);
-    rl_free(t8);
-    rl_free(ids);
+    rl_free(which);
     return rc;
 }
 
@@ -480,69 +370,46 @@ static void json_opt(struct out_json *j, const char *k, int64_t v) {
 static int describe_one(struct cli *c, struct ringlet_client *cl, const char *group, char **topics,
                         int ntopics, struct out_json *j, bool first) {
     char err[256];
-    struct ringlet_conn *conn;
-    if (ringlet_coordinator_conn(cl, group, &conn, err, sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        return CLI_FAIL;
-    }
-    struct proto_str gname = proto_str_c(group);
-    struct DescribeGroupsRequest req;
-    proto_DescribeGroupsRequest_init(&req);
-    req.Groups = &gname;
-    req.n_Groups = 1;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct DescribeGroupsResponse resp;
-    struct ringlet_resp frame = {0};
-    int e = ringlet_call(
-        conn, PROTO_API_KEY_DESCRIBE_GROUPS, 0, 5, ringlet_enc_DescribeGroupsRequest, &req,
-        ringlet_dec_DescribeGroupsResponse, &resp, &a, &frame, req_timeout(c), NULL);
-    struct DescribeGroupsResponse_DescribedGroup unknown;
-    const struct DescribeGroupsResponse_DescribedGroup *g = &unknown;
-    proto_DescribeGroupsResponse_DescribedGroup_init(&unknown);
-    unknown.GroupState = proto_str_c("unknown");
+    struct ringlet_group_description *g = NULL;
+    int e = ringlet_admin_describe_group(cl, group, &g, err, sizeof(err));
     if (e == -ENOTSUP) {
         /* Offsets and lag still work without DescribeGroups (librdkafka's mock lacks it). */
         fprintf(c->err, "ringlet: note: the broker does not support DescribeGroups; "
                         "state and members are unknown\n");
-    } else if (e != 0 || resp.n_Groups < 1) {
-        cli_errorf(c, "DescribeGroups %s: %s", group, e ? cli_strerror(e) : "empty answer");
-        ringlet_resp_free(&frame);
-        proto_arena_destroy(&a);
+        g = rl_calloc(1, sizeof(*g));
+        g->state = rl_strdup("unknown");
+    } else if (e != 0) {
+        cli_errorf(c, "%s", err);
         return CLI_FAIL;
-    } else {
-        g = &resp.Groups[0];
     }
     int rc = CLI_OK;
-    if (g->ErrorCode) {
-        cli_errorf(c, "group %s: %s", group, proto_error_name(g->ErrorCode));
+    if (g->error) {
+        cli_errorf(c, "group %s: %s", group, proto_error_name(g->error));
         rc = CLI_FAIL;
     }
     struct tp_set s = {0};
-    if (add_topic_rows(c, cl, topics, ntopics, &s) || fetch_committed(c, conn, group, &s))
+    if (add_topic_rows(c, cl, topics, ntopics, &s) || fetch_committed(c, cl, group, &s))
         rc = CLI_FAIL;
-    bool consumer = proto_str_eq(g->ProtocolType, "consumer");
-    for (int32_t m = 0; m < g->n_Members && consumer; m++) {
-        char *mid = proto_str_dup(g->Members[m].MemberId);
-        if (!parse_assignment(g->Members[m].MemberAssignment, mid ? mid : "", &s, true))
-            rl_debug("cli", "member %s: undecodable assignment", mid ? mid : "");
-        rl_free(mid);
+    bool consumer = g->protocol_type && !strcmp(g->protocol_type, "consumer");
+    for (int m = 0; m < g->n_members && consumer; m++) {
+        const struct ringlet_group_member *mb = &g->members[m];
+        struct proto_bytes ab = {mb->assignment, mb->assignment_len};
+        if (!parse_assignment(ab, mb->member_id, &s, true))
+            rl_debug("cli", "member %s: undecodable assignment", mb->member_id);
     }
     if (s.n > 1) qsort(s.v, (size_t)s.n, sizeof(*s.v), cmp_tp);
     if (fill_lag(c, cl, &s)) rc = CLI_FAIL;
     for (int i = 0; i < s.n; i++)
         if (s.v[i].error) rc = CLI_FAIL;
 
-    char *state = proto_str_dup(g->GroupState);
-    char *ptype = proto_str_dup(g->ProtocolType);
-    char *proto = proto_str_dup(g->ProtocolData);
+    const char *state = g->state, *ptype = g->protocol_type, *proto = g->protocol;
     if (c->json) {
         out_json_obj_begin(j);
         out_json_key(j, "group");
         out_json_str(j, group);
         out_json_key(j, "error");
-        if (g->ErrorCode)
-            out_json_str(j, proto_error_name(g->ErrorCode));
+        if (g->error)
+            out_json_str(j, proto_error_name(g->error));
         else
             out_json_null(j);
         out_json_key(j, "state");
@@ -553,17 +420,17 @@ static int describe_one(struct cli *c, struct ringlet_client *cl, const char *gr
         out_json_str(j, proto);
         out_json_key(j, "members");
         out_json_arr_begin(j);
-        for (int32_t m = 0; m < g->n_Members; m++) {
-            const struct DescribeGroupsResponse_DescribedGroupMember *mb = &g->Members[m];
+        for (int m = 0; m < g->n_members; m++) {
+            const struct ringlet_group_member *mb = &g->members[m];
             out_json_obj_begin(j);
             out_json_key(j, "member_id");
-            out_json_strn(j, mb->MemberId.ptr, mb->MemberId.len);
+            out_json_str(j, mb->member_id);
             out_json_key(j, "group_instance_id");
-            out_json_strn(j, mb->GroupInstanceId.ptr, mb->GroupInstanceId.len);
+            out_json_str(j, mb->group_instance_id);
             out_json_key(j, "client_id");
-            out_json_strn(j, mb->ClientId.ptr, mb->ClientId.len);
+            out_json_str(j, mb->client_id);
             out_json_key(j, "host");
-            out_json_strn(j, mb->ClientHost.ptr, mb->ClientHost.len);
+            out_json_str(j, mb->host);
             out_json_obj_end(j);
         }
         out_json_arr_end(j);
@@ -594,20 +461,15 @@ static int describe_one(struct cli *c, struct ringlet_client *cl, const char *gr
     } else {
         fprintf(c->out, "%sGROUP     %s\nSTATE     %s\nPROTOCOL  %s%s%s\nMEMBERS   %" PRId32 "\n",
                 first ? "" : "\n", group, state ? state : "-", ptype ? ptype : "-",
-                proto && proto[0] ? "/" : "", proto ? proto : "", g->n_Members);
-        if (g->n_Members > 0) {
+                proto && proto[0] ? "/" : "", proto ? proto : "", (int32_t)g->n_members);
+        if (g->n_members > 0) {
             struct out_table t;
             const char *h[] = {"MEMBER", "CLIENT-ID", "HOST"};
             out_table_init(&t, 3, h);
-            for (int32_t m = 0; m < g->n_Members; m++) {
-                char *mid = proto_str_dup(g->Members[m].MemberId);
-                char *cid = proto_str_dup(g->Members[m].ClientId);
-                char *host = proto_str_dup(g->Members[m].ClientHost);
-                const char *row[] = {mid, cid, host};
+            for (int m = 0; m < g->n_members; m++) {
+                const char *row[] = {g->members[m].member_id, g->members[m].client_id,
+                                     g->members[m].host};
                 out_table_add(&t, row);
-                rl_free(mid);
-                rl_free(cid);
-                rl_free(host);
             }
             fputc('\n', c->out);
             out_table_print(c->out, &t);
@@ -638,12 +500,8 @@ static int describe_one(struct cli *c, struct ringlet_client *cl, const char *gr
             out_table_free(&t);
         }
     }
-    rl_free(state);
-    rl_free(ptype);
-    rl_free(proto);
     tp_free(&s);
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
+    ringlet_group_description_free(g);
     return rc;
 }
 
@@ -832,57 +690,15 @@ static int run_offset_delete(struct cli *c, int argc, char **argv) {
         o.nparts = t->n_partitions;
         ringlet_metadata_free(md);
     }
-    struct ringlet_conn *conn;
-    if (ringlet_coordinator_conn(cl, pos[0], &conn, err, sizeof(err)) != 0) {
+    struct ringlet_admin_result *r = NULL;
+    if (ringlet_admin_delete_group_offsets(cl, pos[0], pos[1], o.parts, o.nparts, &r, err,
+                                           sizeof(err)) != 0) {
         cli_errorf(c, "%s", err);
         rc = CLI_FAIL;
-        goto out;
-    }
-    struct OffsetDeleteRequest_OffsetDeleteRequestPartition *pp =
-        rl_calloc((size_t)o.nparts + 1, sizeof(*pp));
-    for (int i = 0; i < o.nparts; i++)
-        pp[i].PartitionIndex = o.parts[i];
-    struct OffsetDeleteRequest_OffsetDeleteRequestTopic tp;
-    proto_OffsetDeleteRequest_OffsetDeleteRequestTopic_init(&tp);
-    tp.Name = proto_str_c(pos[1]);
-    tp.Partitions = pp;
-    tp.n_Partitions = o.nparts;
-    struct OffsetDeleteRequest req;
-    proto_OffsetDeleteRequest_init(&req);
-    req.GroupId = proto_str_c(pos[0]);
-    req.Topics = &tp;
-    req.n_Topics = 1;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct OffsetDeleteResponse resp;
-    struct ringlet_resp frame = {0};
-    int e =
-        ringlet_call(conn, PROTO_API_KEY_OFFSET_DELETE, 0, 0, ringlet_enc_OffsetDeleteRequest, &req,
-                     ringlet_dec_OffsetDeleteResponse, &resp, &a, &frame, req_timeout(c), NULL);
-    if (e != 0) {
-        cli_errorf(c, "OffsetDelete: %s",
-                   e == -ENOTSUP ? "the broker does not support it" : cli_strerror(e));
-        rc = CLI_FAIL;
     } else {
-        struct ringlet_admin_result *r = rl_calloc((size_t)o.nparts, sizeof(*r));
-        for (int i = 0; i < o.nparts; i++) {
-            char nm[512];
-            snprintf(nm, sizeof(nm), "%s/%" PRId32, pos[1], o.parts[i]);
-            r[i].name = rl_strdup(nm);
-            r[i].error = resp.ErrorCode ? resp.ErrorCode : PROTO_ERR_UNKNOWN_SERVER_ERROR;
-            for (int32_t t = 0; t < resp.n_Topics && !resp.ErrorCode; t++) {
-                if (!proto_str_eq(resp.Topics[t].Name, pos[1])) continue;
-                for (int32_t p = 0; p < resp.Topics[t].n_Partitions; p++)
-                    if (resp.Topics[t].Partitions[p].PartitionIndex == o.parts[i])
-                        r[i].error = resp.Topics[t].Partitions[p].ErrorCode;
-            }
-        }
         rc = cli_print_results(c, "PARTITION", r, o.nparts);
         ringlet_admin_results_free(r, o.nparts);
     }
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
-    rl_free(pp);
 out:
     rl_free(o.parts);
     rl_free(pos);
@@ -940,33 +756,21 @@ static const struct cli_opt seek_optv[] = {
 };
 
 /* Active members of the group (-1 on failure, after printing). */
-static int32_t group_members(struct cli *c, struct ringlet_conn *conn, const char *group,
+static int32_t group_members(struct cli *c, struct ringlet_client *cl, const char *group,
                              char *state, size_t statelen) {
-    struct proto_str gname = proto_str_c(group);
-    struct DescribeGroupsRequest req;
-    proto_DescribeGroupsRequest_init(&req);
-    req.Groups = &gname;
-    req.n_Groups = 1;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct DescribeGroupsResponse resp;
-    struct ringlet_resp frame = {0};
-    int32_t n = -1;
-    int e = ringlet_call(
-        conn, PROTO_API_KEY_DESCRIBE_GROUPS, 0, 5, ringlet_enc_DescribeGroupsRequest, &req,
-        ringlet_dec_DescribeGroupsResponse, &resp, &a, &frame, req_timeout(c), NULL);
-    if (e != 0 || resp.n_Groups < 1 || resp.Groups[0].ErrorCode) {
-        cli_errorf(c, "DescribeGroups %s: %s", group,
-                   e                   ? cli_strerror(e)
-                   : resp.n_Groups < 1 ? "empty answer"
-                                       : proto_error_name(resp.Groups[0].ErrorCode));
-    } else {
-        n = resp.Groups[0].n_Members;
-        snprintf(state, statelen, "%.*s", RL_MAX(resp.Groups[0].GroupState.len, 0),
-                 resp.Groups[0].GroupState.ptr ? resp.Groups[0].GroupState.ptr : "");
+    struct ringlet_group_description *g = NULL;
+    char err[256];
+    if (ringlet_admin_describe_group(cl, group, &g, err, sizeof(err)) != 0) {
+        cli_errorf(c, "%s", err);
+        return -1;
     }
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
+    int32_t n = -1;
+    if (g->error)
+        cli_errorf(c, "DescribeGroups %s: %s", group, proto_error_name(g->error));
+    else
+        n = g->n_members;
+    snprintf(state, statelen, "%s", g->state);
+    ringlet_group_description_free(g);
     return n;
 }
 
@@ -1008,14 +812,8 @@ static int run_seek(struct cli *c, int argc, char **argv) {
     }
     const char *group = pos[0];
     char err[256];
-    struct ringlet_conn *conn;
-    if (ringlet_coordinator_conn(cl, group, &conn, err, sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        rc = CLI_FAIL;
-        goto out;
-    }
     char state[64] = "";
-    int32_t members = group_members(c, conn, group, state, sizeof(state));
+    int32_t members = group_members(c, cl, group, state, sizeof(state));
     if (members < 0) {
         rc = CLI_FAIL;
         goto out;
@@ -1028,7 +826,7 @@ static int run_seek(struct cli *c, int argc, char **argv) {
     }
     /* Explicit --topics name every partition of those topics (even never committed ones) and
      * restrict the reset to them. */
-    if (add_topic_rows(c, cl, o.topics, o.ntopics, &s) || fetch_committed(c, conn, group, &s)) {
+    if (add_topic_rows(c, cl, o.topics, o.ntopics, &s) || fetch_committed(c, cl, group, &s)) {
         rc = CLI_FAIL;
         goto out;
     }
@@ -1092,60 +890,24 @@ static int run_seek(struct cli *c, int argc, char **argv) {
         if (target[i] < 0 && s.v[i].error == 0) s.v[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
 
     if (o.execute) {
-        struct OffsetCommitRequest_OffsetCommitRequestTopic *tops =
-            rl_calloc((size_t)s.n + 1, sizeof(*tops));
-        struct OffsetCommitRequest_OffsetCommitRequestPartition *parts =
-            rl_calloc((size_t)s.n + 1, sizeof(*parts));
-        int nt = 0, np = 0;
+        struct ringlet_group_offset *offs = rl_calloc((size_t)s.n + 1, sizeof(*offs));
+        int *row = rl_calloc((size_t)s.n + 1, sizeof(int));
+        int n = 0;
         for (int i = 0; i < s.n; i++) {
             if (target[i] < 0) continue;
-            if (nt == 0 || strcmp(tops[nt - 1].Name.ptr, s.v[i].topic) != 0) {
-                proto_OffsetCommitRequest_OffsetCommitRequestTopic_init(&tops[nt]);
-                tops[nt].Name = proto_str_c(s.v[i].topic);
-                tops[nt].Partitions = &parts[np];
-                nt++;
-            }
-            proto_OffsetCommitRequest_OffsetCommitRequestPartition_init(&parts[np]);
-            parts[np].PartitionIndex = s.v[i].partition;
-            parts[np].CommittedOffset = target[i];
-            parts[np].CommittedMetadata = proto_str_c("");
-            np++;
-            tops[nt - 1].n_Partitions++;
+            offs[n] = (struct ringlet_group_offset){s.v[i].topic, s.v[i].partition, target[i], 0};
+            row[n++] = i;
         }
-        struct OffsetCommitRequest req;
-        proto_OffsetCommitRequest_init(&req);
-        req.GroupId = proto_str_c(group);
-        req.GenerationIdOrMemberEpoch = -1;
-        req.MemberId = proto_str_c("");
-        req.Topics = tops;
-        req.n_Topics = nt;
-        struct proto_arena a;
-        proto_arena_init(&a);
-        struct OffsetCommitResponse resp;
-        struct ringlet_resp frame = {0};
-        int e = ringlet_call(
-            conn, PROTO_API_KEY_OFFSET_COMMIT, 2, 8, ringlet_enc_OffsetCommitRequest, &req,
-            ringlet_dec_OffsetCommitResponse, &resp, &a, &frame, req_timeout(c), NULL);
-        if (e != 0) {
-            cli_errorf(c, "OffsetCommit: %s", cli_strerror(e));
+        if (n > 0 &&
+            ringlet_admin_commit_group_offsets(cl, group, offs, n, err, sizeof(err)) != 0) {
+            cli_errorf(c, "%s", err);
             rc = CLI_FAIL;
         } else {
-            for (int i = 0; i < s.n; i++) {
-                if (target[i] < 0) continue;
-                int16_t pe = PROTO_ERR_UNKNOWN_SERVER_ERROR;
-                for (int32_t t = 0; t < resp.n_Topics; t++) {
-                    if (!proto_str_eq(resp.Topics[t].Name, s.v[i].topic)) continue;
-                    for (int32_t p = 0; p < resp.Topics[t].n_Partitions; p++)
-                        if (resp.Topics[t].Partitions[p].PartitionIndex == s.v[i].partition)
-                            pe = resp.Topics[t].Partitions[p].ErrorCode;
-                }
-                s.v[i].error = pe;
-            }
+            for (int k = 0; k < n; k++)
+                s.v[row[k]].error = offs[k].error;
         }
-        ringlet_resp_free(&frame);
-        proto_arena_destroy(&a);
-        rl_free(tops);
-        rl_free(parts);
+        rl_free(offs);
+        rl_free(row);
     }
     for (int i = 0; i < s.n; i++)
         if (s.v[i].error) rc = CLI_FAIL;

@@ -12,10 +12,6 @@
 #include "cli.h"
 #include "ringlet/common.h"
 
-RINGLET_CODEC(DescribeLogDirs)
-RINGLET_CODEC(DescribeConfigs)
-RINGLET_CODEC(IncrementalAlterConfigs)
-
 static const struct cli_opt none_opts[] = {{NULL, 0, false, 0}};
 
 static int no_opts(struct cli *c, void *ctx, int id, const char *arg) {
@@ -115,79 +111,6 @@ const struct cli_cmd cli_cmd_topic_list = {
 
 /* ---- topic describe -------------------------------------------------------------------------- */
 
-/* Partition sizes of one topic from DescribeLogDirs to every broker leading one of its
- * partitions; sizes[i] stays -1 where unknown. Returns true if every leader answered. */
-static bool log_dir_sizes(struct ringlet_client *cl, const struct ringlet_topic_md *t,
-                          int64_t *sizes) {
-    bool all = true;
-    for (int32_t i = 0; i < t->n_partitions; i++)
-        sizes[i] = -1;
-    int32_t *done = rl_calloc((size_t)t->n_partitions + 1, sizeof(int32_t));
-    int32_t ndone = 0;
-    int32_t *parts = rl_calloc((size_t)t->n_partitions + 1, sizeof(int32_t));
-    for (int32_t i = 0; i < t->n_partitions; i++) {
-        int32_t leader = t->partitions[i].leader;
-        if (leader < 0) continue;
-        bool seen = false;
-        for (int32_t k = 0; k < ndone; k++)
-            if (done[k] == leader) seen = true;
-        if (seen) continue;
-        done[ndone++] = leader;
-        int32_t np = 0;
-        for (int32_t k = 0; k < t->n_partitions; k++)
-            if (t->partitions[k].leader == leader) parts[np++] = t->partitions[k].partition;
-        struct DescribeLogDirsRequest_DescribableLogDirTopic rt;
-        proto_DescribeLogDirsRequest_DescribableLogDirTopic_init(&rt);
-        rt.Topic = proto_str_c(t->name);
-        rt.Partitions = parts;
-        rt.n_Partitions = np;
-        struct DescribeLogDirsRequest req;
-        proto_DescribeLogDirsRequest_init(&req);
-        req.Topics = &rt;
-        req.n_Topics = 1;
-        struct ringlet_conn *conn;
-        char err[256];
-        if (ringlet_client_broker_conn(cl, leader, &conn, err, sizeof(err)) != 0) {
-            all = false;
-            continue;
-        }
-        struct proto_arena a;
-        proto_arena_init(&a);
-        struct DescribeLogDirsResponse resp;
-        struct ringlet_resp frame = {0};
-        int e = ringlet_call(conn, PROTO_API_KEY_DESCRIBE_LOG_DIRS, 0, 4,
-                             ringlet_enc_DescribeLogDirsRequest, &req,
-                             ringlet_dec_DescribeLogDirsResponse, &resp, &a, &frame,
-                             ringlet_client_conf(cl)->request_timeout_ms, NULL);
-        if (e != 0) {
-            all = false;
-        } else {
-            for (int32_t d = 0; d < resp.n_Results; d++) {
-                if (resp.Results[d].ErrorCode) continue;
-                for (int32_t ti = 0; ti < resp.Results[d].n_Topics; ti++) {
-                    const struct DescribeLogDirsResponse_DescribeLogDirsTopic *rtp =
-                        &resp.Results[d].Topics[ti];
-                    if (!proto_str_eq(rtp->Name, t->name)) continue;
-                    for (int32_t pi = 0; pi < rtp->n_Partitions; pi++) {
-                        if (rtp->Partitions[pi].IsFutureKey) continue;
-                        for (int32_t k = 0; k < t->n_partitions; k++) {
-                            if (t->partitions[k].partition != rtp->Partitions[pi].PartitionIndex)
-                                continue;
-                            if (sizes[k] < 0) sizes[k] = 0;
-                            sizes[k] += rtp->Partitions[pi].PartitionSize;
-                        }
-                    }
-                }
-            }
-        }
-        ringlet_resp_free(&frame);
-        proto_arena_destroy(&a);
-    }
-    rl_free(parts);
-    rl_free(done);
-    return all;
-}
-
 static void fmt_i64(char *buf, size_t len, int64_t v) {
     if (v < 0)
         snprintf(buf, len, "-");
@@ -216,81 +139,45 @@ static void json_ids(struct out_json *j, const char *key, const int32_t *ids, in
  * CLI_FAIL if the broker answered with an error. */
 static int print_configs(struct cli *c, struct ringlet_client *cl, const char *topic,
                          struct out_json *j) {
-    struct ringlet_conn *conn;
+    struct ringlet_config_entry *ce = NULL;
+    int n = 0, rc = 0;
+    int16_t kerr = 0;
     char err[256];
-    int rc = 0;
-    if (ringlet_client_any_conn(cl, &conn, err, sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        return CLI_FAIL;
-    }
-    struct DescribeConfigsRequest_DescribeConfigsResource res;
-    proto_DescribeConfigsRequest_DescribeConfigsResource_init(&res);
-    res.ResourceType = 2; /* TOPIC */
-    res.ResourceName = proto_str_c(topic);
-    res.ConfigurationKeys = NULL;
-    res.n_ConfigurationKeys = -1;
-    struct DescribeConfigsRequest req;
-    proto_DescribeConfigsRequest_init(&req);
-    req.Resources = &res;
-    req.n_Resources = 1;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct DescribeConfigsResponse resp;
-    struct ringlet_resp frame = {0};
-    int16_t v = 0;
-    int e =
-        ringlet_call(conn, PROTO_API_KEY_DESCRIBE_CONFIGS, 0, 4, ringlet_enc_DescribeConfigsRequest,
-                     &req, ringlet_dec_DescribeConfigsResponse, &resp, &a, &frame,
-                     ringlet_client_conf(cl)->request_timeout_ms, &v);
+    int e = ringlet_admin_describe_topic_configs(cl, topic, &ce, &n, &kerr, err, sizeof(err));
     if (c->json) {
         out_json_key(j, "configs");
-        if (e != 0 || resp.n_Results < 1 || resp.Results[0].ErrorCode != 0) {
+        if (e != 0 || kerr != 0) {
             out_json_null(j);
         } else {
             out_json_obj_begin(j);
-            const struct DescribeConfigsResponse_DescribeConfigsResult *r = &resp.Results[0];
-            for (int32_t i = 0; i < r->n_Configs; i++) {
-                const struct DescribeConfigsResponse_DescribeConfigsResourceResult *cf =
-                    &r->Configs[i];
-                bool override = v == 0 ? !cf->IsDefault : cf->ConfigSource == 1;
-                if (!override) continue;
-                char *name = proto_str_dup(cf->Name);
-                out_json_key(j, name ? name : "");
-                if (cf->IsSensitive)
-                    out_json_null(j);
-                else
-                    out_json_strn(j, cf->Value.ptr, cf->Value.len);
-                rl_free(name);
+            for (int i = 0; i < n; i++) {
+                if (!ce[i].is_override) continue;
+                out_json_key(j, ce[i].name ? ce[i].name : "");
+                out_json_str(j, ce[i].value); /* null when sensitive */
             }
             out_json_obj_end(j);
         }
     }
-    if (e == 0 && resp.n_Results > 0 && resp.Results[0].ErrorCode != 0) {
-        cli_errorf(c, "DescribeConfigs %s: %s", topic, proto_error_name(resp.Results[0].ErrorCode));
+    if (e == 0 && kerr != 0) {
+        cli_errorf(c, "DescribeConfigs %s: %s", topic, proto_error_name(kerr));
         rc = CLI_FAIL;
     } else if (e != 0 && e != -ENOTSUP) {
-        cli_errorf(c, "DescribeConfigs %s: %s", topic, cli_strerror(e));
+        cli_errorf(c, "%s", err);
         rc = CLI_FAIL;
-    } else if (e == 0 && !c->json && resp.n_Results > 0) {
-        const struct DescribeConfigsResponse_DescribeConfigsResult *r = &resp.Results[0];
+    } else if (e == 0 && !c->json) {
         bool any = false;
-        for (int32_t i = 0; i < r->n_Configs; i++) {
-            const struct DescribeConfigsResponse_DescribeConfigsResourceResult *cf = &r->Configs[i];
-            bool override = v == 0 ? !cf->IsDefault : cf->ConfigSource == 1;
-            if (!override) continue;
+        for (int i = 0; i < n; i++) {
+            if (!ce[i].is_override) continue;
             if (!any) fputs("CONFIGS (overrides)\n", c->out);
             any = true;
-            fprintf(c->out, "  %.*s=%.*s\n", RL_MAX(cf->Name.len, 0),
-                    cf->Name.ptr ? cf->Name.ptr : "",
-                    cf->IsSensitive ? 11 : RL_MAX(cf->Value.len, 0),
-                    cf->IsSensitive ? "(sensitive)"
-                    : cf->Value.ptr ? cf->Value.ptr
+            fprintf(c->out, "  %s=%s\n", ce[i].name ? ce[i].name : "",
+                    ce[i].sensitive ? "(sensitive)"
+                    : ce[i].value   ? ce[i].value
                                     : "");
         }
         if (!any) fputs("CONFIGS (overrides): none\n", c->out);
     }
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
+    ringlet_config_entries_free(ce, n);
     return rc;
 }
 
@@ -357,7 +244,7 @@ static int run_describe(struct cli *c, int argc, char **argv) {
             cli_errorf(c, "%s", err);
             rc = CLI_FAIL;
         }
-        log_dir_sizes(cl, t, size);
+        ringlet_admin_log_dir_sizes(cl, t, size); /* unknown sizes print as - */
         if (c->json) {
             out_json_obj_begin(&j);
             out_json_key(&j, "name");
@@ -531,10 +418,6 @@ static const struct cli_opt create_optv[] = {
 };
 
 /* Copies a response string into a heap C string ("" for null). */
-static char *msg_dup(struct proto_str s) {
-    return s.len > 0 ? proto_str_dup(s) : NULL;
-}
-
 static int run_create(struct cli *c, int argc, char **argv) {
     struct create_opts o = {.partitions = -1, .replicas = -1};
     char **pos = NULL;
@@ -660,62 +543,21 @@ static int run_alter(struct cli *c, int argc, char **argv) {
         rc = cli_usage(c, "name at least one topic and one --set or --delete");
         goto out;
     }
-    struct ringlet_conn *conn;
-    if (cli_admin_conn(c, &conn)) {
+    struct ringlet_client *cl;
+    if (cli_client(c, &cl)) {
         rc = CLI_FAIL;
         goto out;
     }
-    struct IncrementalAlterConfigsRequest_AlterableConfig *cfg =
-        rl_calloc((size_t)o.n_kv, sizeof(*cfg));
-    for (int i = 0; i < o.n_kv; i++) {
-        proto_IncrementalAlterConfigsRequest_AlterableConfig_init(&cfg[i]);
-        cfg[i].Name = proto_str_c(o.keys[i]);
-        cfg[i].ConfigOperation = o.vals[i] ? 0 : 1; /* SET = 0, DELETE = 1 */
-        cfg[i].Value = proto_str_c(o.vals[i]);
-    }
-    struct IncrementalAlterConfigsRequest_AlterConfigsResource *res =
-        rl_calloc((size_t)npos, sizeof(*res));
-    for (int i = 0; i < npos; i++) {
-        proto_IncrementalAlterConfigsRequest_AlterConfigsResource_init(&res[i]);
-        res[i].ResourceType = 2; /* TOPIC */
-        res[i].ResourceName = proto_str_c(pos[i]);
-        res[i].Configs = cfg;
-        res[i].n_Configs = o.n_kv;
-    }
-    struct IncrementalAlterConfigsRequest req;
-    proto_IncrementalAlterConfigsRequest_init(&req);
-    req.Resources = res;
-    req.n_Resources = npos;
-    struct proto_arena a;
-    proto_arena_init(&a);
-    struct IncrementalAlterConfigsResponse resp;
-    struct ringlet_resp frame = {0};
-    int e = ringlet_call(conn, PROTO_API_KEY_INCREMENTAL_ALTER_CONFIGS, 0, 1,
-                         ringlet_enc_IncrementalAlterConfigsRequest, &req,
-                         ringlet_dec_IncrementalAlterConfigsResponse, &resp, &a, &frame,
-                         c->timeout_ms > 0 ? c->timeout_ms : 30000, NULL);
-    if (e != 0) {
-        cli_errorf(c, "IncrementalAlterConfigs: %s",
-                   e == -ENOTSUP ? "the broker does not support it" : cli_strerror(e));
+    struct ringlet_admin_result *r = NULL;
+    char err[256];
+    if (ringlet_admin_alter_topic_configs(cl, (const char *const *)pos, npos, o.keys, o.vals,
+                                          o.n_kv, c->timeout_ms, &r, err, sizeof(err)) != 0) {
+        cli_errorf(c, "%s", err);
         rc = CLI_FAIL;
     } else {
-        struct ringlet_admin_result *r = rl_calloc((size_t)npos, sizeof(*r));
-        for (int i = 0; i < npos; i++) {
-            r[i].name = rl_strdup(pos[i]);
-            r[i].error = PROTO_ERR_UNKNOWN_SERVER_ERROR;
-            for (int32_t k = 0; k < resp.n_Responses; k++) {
-                if (!proto_str_eq(resp.Responses[k].ResourceName, pos[i])) continue;
-                r[i].error = resp.Responses[k].ErrorCode;
-                r[i].message = msg_dup(resp.Responses[k].ErrorMessage);
-            }
-        }
         rc = cli_print_results(c, "TOPIC", r, npos);
         ringlet_admin_results_free(r, npos);
     }
-    ringlet_resp_free(&frame);
-    proto_arena_destroy(&a);
-    rl_free(res);
-    rl_free(cfg);
 out:
     free_kv(&o);
     rl_free(pos);

@@ -29,6 +29,7 @@ def main():
     newest = max(r["finished"] for r in results)
     oldest = min(r["finished"] for r in results)
     total = {s: sum(1 for r in results if r["result"] == s) for s in MARK}
+    brokers = sorted({r.get("broker", "unknown") for r in results})
     out = [
         "# Client compatibility",
         "",
@@ -39,6 +40,8 @@ def main():
         "Each row is one integration test: a real client driving a ringletd started by the "
         "test harness on a loopback port. Results from %s to %s: %d passed, %d failed, "
         "%d skipped." % (oldest, newest, total["pass"], total["fail"], total["skip"]),
+        "",
+        "Broker: %s." % ", ".join(brokers),
         "",
     ]
     for client, version in keys:

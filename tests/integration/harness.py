@@ -135,6 +135,9 @@ class Broker:
             "listeners": "127.0.0.1:%d" % self.port,
             "log.dir": self.data_dir,
             "group.initial.rebalance.delay.ms": "0",
+            # No HTTP admin listener on its fixed default port (parallel tests would collide);
+            # tests of the admin listener set a free port.
+            "admin.listener": "",
         }
         if settings:
             self.settings.update({k: str(v) for k, v in settings.items()})
@@ -351,12 +354,28 @@ def kcat_version():
     return ver + rdk
 
 
+def broker_version():
+    """`ringletd --version` (e.g. "ringletd 0.1.0 (e92f3dc)"), recorded with each result."""
+    binary = os.environ.get("RINGLETD", "ringletd")
+    try:
+        ver = subprocess.run([binary, "--version"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, timeout=30).stdout.decode().strip()
+        libs = subprocess.run(["ldd", binary], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              timeout=30).stdout.decode()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if "libasan" in libs:
+        ver += " [ASan+UBSan build]"
+    return ver or "unknown"
+
+
 def write_result(test_name, meta, result, duration, detail=""):
     d = os.environ.get("RINGLET_RESULTS_DIR")
     if not d:
         return
     os.makedirs(d, exist_ok=True)
     rec = {
+        "broker": broker_version(),
         "test": test_name,
         "client": meta.get("client", "raw"),
         "client_version": meta.get("version", ""),

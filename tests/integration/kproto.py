@@ -18,6 +18,8 @@ UNKNOWN_MEMBER_ID = 25
 REBALANCE_IN_PROGRESS = 27
 UNSUPPORTED_VERSION = 35
 KAFKA_STORAGE_ERROR = 56
+OUT_OF_ORDER_SEQUENCE_NUMBER = 45
+INVALID_RECORD = 87
 MEMBER_ID_REQUIRED = 79
 FENCED_INSTANCE_ID = 82
 
@@ -25,7 +27,7 @@ FENCED_INSTANCE_ID = 82
 PRODUCE, FETCH, LIST_OFFSETS, METADATA = 0, 1, 2, 3
 OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR = 8, 9, 10
 JOIN_GROUP, HEARTBEAT, LEAVE_GROUP, SYNC_GROUP = 11, 12, 13, 14
-API_VERSIONS, CREATE_TOPICS = 18, 19
+API_VERSIONS, CREATE_TOPICS, DELETE_TOPICS, INIT_PRODUCER_ID = 18, 19, 20, 22
 
 
 # ---- CRC-32C (Castagnoli), reflected polynomial 0x82F63B78 ----
@@ -293,16 +295,20 @@ class Conn:
 
     # ---- typed requests ----
     def metadata(self, topics, version=1):
-        """Metadata v1 (topics None = all). Returns {topic: (error, {partition: error})} and
-        the broker list."""
+        """Metadata v0 or v1 (v1: topics None = all; v0: empty = all). Returns
+        {topic: (error, {partition: error})} and the broker list."""
         r = self.request(METADATA, version, array(topics, string))
-        brokers = r.array(lambda x: (x.i32(), x.string(), x.i32(), x.string()))
-        r.i32()  # controller id
+        if version == 0:
+            brokers = r.array(lambda x: (x.i32(), x.string(), x.i32(), None))
+        else:
+            brokers = r.array(lambda x: (x.i32(), x.string(), x.i32(), x.string()))
+            r.i32()  # controller id
         out = {}
         for _ in range(r.i32()):
             err = r.i16()
             name = r.string()
-            r.i8()  # is_internal
+            if version >= 1:
+                r.i8()  # is_internal
             parts = {}
             for _ in range(r.i32()):
                 perr = r.i16()
@@ -326,6 +332,12 @@ class Conn:
         err = r.i16()
         off = r.i64()
         return err, off
+
+    def init_producer_id(self):
+        """InitProducerId v0 without a transactional id: (error, producer id, epoch)."""
+        r = self.request(INIT_PRODUCER_ID, 0, string(None) + i32(60000))
+        r.i32()
+        return r.i16(), r.i64(), r.i16()
 
     def fetch(self, topic, partition, offset, max_bytes=1 << 20, max_wait_ms=100):
         """Fetch v4 one partition; returns (error_code, high_watermark, records blob)."""
@@ -378,6 +390,13 @@ class Conn:
         body = i32(1) + string(name) + i32(partitions) + i16(1) + i32(0) + \
             array(cfg, lambda kv: string(kv[0]) + string(str(kv[1]))) + i32(30000)
         r = self.request(CREATE_TOPICS, 0, body)
+        r.i32()
+        r.string()
+        return r.i16()
+
+    def delete_topic(self, name):
+        """DeleteTopics v0 of one topic; returns its error code."""
+        r = self.request(DELETE_TOPICS, 0, i32(1) + string(name) + i32(30000))
         r.i32()
         r.string()
         return r.i16()

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rdk_crash.c - an idempotent acks=all librdkafka producer for the crash test
- * (test_crash.py): rdk_crash HOST:PORT TOPIC ROUND ACKFILE
+ * (test_crash.py): rdk_crash HOST:PORT TOPIC ROUND ACKFILE [CODEC]
  * Produces "r<ROUND>-<seq>" values (keyed by seq) as fast as the broker takes them and appends
  * one line "<partition> <offset> <value>" to ACKFILE for every successful delivery report,
  * flushed at once, so the file lists exactly the acknowledged messages when the test kills the
@@ -34,8 +34,8 @@ static void set(rd_kafka_conf_t *conf, const char *k, const char *v) {
 
 int main(int argc, char **argv) {
     char err[512];
-    if (argc != 5) {
-        fprintf(stderr, "usage: rdk_crash HOST:PORT TOPIC ROUND ACKFILE\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: rdk_crash HOST:PORT TOPIC ROUND ACKFILE [CODEC]\n");
         return 2;
     }
     ackf = fopen(argv[4], "a");
@@ -48,6 +48,7 @@ int main(int argc, char **argv) {
     set(conf, "acks", "all");
     set(conf, "enable.idempotence", "true");
     set(conf, "linger.ms", "1");
+    set(conf, "compression.codec", argc == 6 ? argv[5] : "none");
     set(conf, "message.timeout.ms", "60000");
     set(conf, "queue.buffering.max.messages", "20000");
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);

@@ -6,13 +6,14 @@ to the age of the oldest unconsumed record), and interoperability with kcat in b
 (keys, values, headers and timestamps byte-exact).
 
 RINGLET_CLI names the CLI binary."""
+import base64
 import json
 import os
 import random
 import threading
 import time
 
-from harness import check, check_eq, log, run_tests, TestFailure, TestSkip
+from harness import check, check_eq, free_port, run_tests, TestFailure, TestSkip
 
 META = {"client": "ringlet-cli", "version": ""}
 
@@ -134,7 +135,7 @@ def cli_cluster(ctx):
         p = ringlet(ctx, b, args, rc=2)
         check(p.stderr, "usage error %s printed nothing on stderr" % args)
     # Nothing listens: a failed operation, exit 1.
-    dead = "127.0.0.1:%d" % __import__("harness").free_port()
+    dead = "127.0.0.1:%d" % free_port()
     ringlet(ctx, None, ["-b", dead, "--timeout", "2000", "topic", "list"], rc=1)
     broker_alive(b)
 
@@ -351,7 +352,6 @@ def cli_produce_consume(ctx):
     ringlet(ctx, b, ["topic", "create", "bin", "-p", "1"])
     ringlet(ctx, b, ["produce", "bin"], input=b"\xff\xfe\x00ok\n")
     r = rjson_lines(ctx, b, ["consume", "bin", "-e"])[0]
-    import base64
     check_eq(base64.b64decode(r["value_base64"]), b"\xff\xfe\x00ok", "value_base64")
     check("value" not in r or r["value"] is None, "binary value also given as a string: %r" % r)
     # Usage errors and failures.

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Crash safety: SIGKILL the broker during an idempotent acks=all produce (librdkafka, every
-delivery report recorded), restart it on the same data dir, and check that every acknowledged
-message is readable at its acknowledged offset and that no message is stored twice. Repeated
-for RINGLET_CRASH_ROUNDS rounds (default 20)."""
+delivery report recorded, the codec changing every round), restart it on the same data dir,
+and check that every acknowledged message is readable at its acknowledged offset and that no
+message is stored twice. Repeated for RINGLET_CRASH_ROUNDS rounds (default 20)."""
 import os
 import random
 import signal
@@ -25,14 +25,16 @@ def read_topic(ctx, b, topic):
 
 def crash_acks_all(ctx):
     rounds = int(os.environ.get("RINGLET_CRASH_ROUNDS", "20"))
-    b = ctx.broker()
+    # Small segments, so crashes also land around segment rolls and recovery spans several.
+    b = ctx.broker(settings={"log.segment.bytes": 1 << 20})
     topic = "crash-topic"
     create_topic(b, topic, 3)
     acks = {}  # (partition, offset) -> value
     total_acked = 0
     for rnd in range(rounds):
         ackfile = os.path.join(ctx.workdir, "acks-%d.txt" % rnd)
-        prod = ctx.spawn([ctx.bin("rdk_crash"), b.bootstrap, topic, str(rnd), ackfile])
+        codec = ("none", "lz4", "zstd", "gzip", "snappy")[rnd % 5]
+        prod = ctx.spawn([ctx.bin("rdk_crash"), b.bootstrap, topic, str(rnd), ackfile, codec])
         target = random.randint(scaled(200, 20), scaled(3000, 40))
         deadline = time.time() + 60
         n = 0
@@ -67,7 +69,8 @@ def crash_acks_all(ctx):
                 round_acks += 1
         total_acked += round_acks
         b.restart()
-        log("round %d: %d acks (total %d), broker restarted" % (rnd, round_acks, total_acked))
+        log("round %d (%s): %d acks (total %d), broker restarted"
+            % (rnd, codec, round_acks, total_acked))
         data = read_topic(ctx, b, topic)
         seen = {}
         for part, recs in data.items():

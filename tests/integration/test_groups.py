@@ -189,6 +189,98 @@ def groups_commit_close_reopen(ctx):
     check_eq(v1 | v2, set(sent), "all messages consumed exactly once across the two members")
 
 
+def groups_deleted_topic_offsets(ctx):
+    """Committed offsets of a deleted topic are removed (by the periodic cleanup, here every
+    500 ms) and stay removed after a restart; other topics' offsets stay."""
+    b = ctx.broker(settings=dict(GROUP_SETTINGS, **{"offsets.retention.check.interval.ms": 500}))
+    with kproto.Conn(b.port) as c:
+        for t in ("gdt-keep", "gdt-gone"):
+            create_topic(b, t, 2)
+            check_eq(c.offset_commit("gdt-g", -1, "", t, {0: 5, 1: 7}), {0: 0, 1: 0},
+                     "simple commit for %s" % t)
+        check_eq(c.delete_topic("gdt-gone"), 0, "DeleteTopics gdt-gone")
+        wait_until(lambda: all(o == -1 for o, _ in
+                               c.offset_fetch("gdt-g", "gdt-gone", [0, 1]).values()),
+                   10, "offsets of the deleted topic to be removed")
+        check_eq(c.offset_fetch("gdt-g", "gdt-keep", [0, 1]), {0: (5, 0), 1: (7, 0)},
+                 "offsets of the kept topic")
+    b.stop()
+    b.restart()
+    with kproto.Conn(b.port) as c:
+        got = c.offset_fetch("gdt-g", "gdt-gone", [0, 1])
+        check(all(o == -1 for o, _ in got.values()),
+              "offsets of the deleted topic came back after a restart: %s" % got)
+        check_eq(c.offset_fetch("gdt-g", "gdt-keep", [0, 1]), {0: (5, 0), 1: (7, 0)},
+                 "offsets of the kept topic after a restart")
+
+
+def groups_recreated_topic_offsets(ctx):
+    """A topic deleted and at once re-created under the same name must not inherit the old
+    topic's committed offsets (Kafka drops them when the topic is deleted); otherwise the
+    group would skip the new topic's first records."""
+    b = ctx.broker(settings=GROUP_SETTINGS)
+    with kproto.Conn(b.port) as c:
+        create_topic(b, "grt", 2)
+        check_eq(c.offset_commit("grt-g", -1, "", "grt", {0: 5, 1: 7}), {0: 0, 1: 0},
+                 "simple commit")
+        check_eq(c.delete_topic("grt"), 0, "DeleteTopics grt")
+        create_topic(b, "grt", 2)
+        got = c.offset_fetch("grt-g", "grt", [0, 1])
+        check(all(o == -1 for o, _ in got.values()),
+              "the re-created topic inherited the deleted topic's offsets: %s" % got)
+
+
+def groups_rebalance_timeout_minus_one(ctx):
+    """A JoinGroup with rebalance timeout -1 (and v0, which has none) gives a Stable group
+    that stays Stable: heartbeats keep succeeding with the same generation."""
+    b = ctx.broker(settings=GROUP_SETTINGS)
+    create_topic(b, "grt1", 1)
+    sub = kproto.consumer_subscription(["grt1"])
+    for version, rebalance in ((1, -1), (0, 0)):
+        group = "grt1-g-v%d" % version
+        with kproto.Conn(b.port, timeout=30) as c:
+            j = c.join_group(group, protocols=[("range", sub)], session_ms=6000,
+                             rebalance_ms=rebalance, version=version)
+            check_eq(j["error"], 0, "JoinGroup v%d rebalance timeout %d" % (version, rebalance))
+            err, _ = c.sync_group(group, j["generation"], j["member_id"],
+                                  [(j["member_id"], kproto.consumer_assignment("grt1", [0]))])
+            check_eq(err, 0, "SyncGroup")
+            for i in range(8):
+                time.sleep(0.5)
+                check_eq(c.heartbeat(group, j["generation"], j["member_id"]), 0,
+                         "heartbeat %d of a JoinGroup v%d member (rebalance timeout %d)"
+                         % (i, version, rebalance))
+
+
+def groups_broker_restart(ctx):
+    """Two members keep consuming across a broker SIGKILL and restart: everything produced
+    before and after is consumed (at least once), and they own all partitions again."""
+    b = ctx.broker(settings=GROUP_SETTINGS)
+    topic, group = "grp-restart", "grp-restart-g"
+    create_topic(b, topic, 4)
+    ms = [Member(ctx, b, topic, group, "r%d" % i, ["-s", "6000"]) for i in range(2)]
+    wait_until(lambda: all(len(m.assignment()) == 2 for m in ms), 60,
+               "2 members x 2 partitions")
+    n = scaled(1000, 40)
+    sent = produce_values(b, topic, 4, 0, n)
+
+    def consumed():
+        return {v for m in ms for _, _, v in m.messages()}
+    wait_until(lambda: set(sent) <= consumed(), 60, "records produced before the restart")
+    b.kill9()
+    time.sleep(1)
+    b.restart()
+    sent.update(produce_values(b, topic, 4, n, n))
+    wait_until(lambda: set(sent) <= consumed(), 120, "records produced after the restart")
+    wait_until(lambda: len(owners(ms)) == 4 and all(len(v) == 1 for v in owners(ms).values()),
+               60, "the 2 members to own all 4 partitions after the restart")
+    total = sum(len(m.messages()) for m in ms)
+    log("%d distinct, %d consumed in all (%d duplicates)" % (len(consumed()), total,
+                                                             total - len(consumed())))
+    for m in ms:
+        m.term()
+
+
 def groups_raw_commit_durable(ctx):
     b = ctx.broker(settings=GROUP_SETTINGS)
     topic = "grp-raw"
@@ -398,6 +490,17 @@ TESTS = {
     "groups_commit_close_reopen": (groups_commit_close_reopen, dict(
         META, scenario="group: commit, close, reopen gets exactly the rest; commit survives "
                        "broker SIGKILL")),
+    "groups_deleted_topic_offsets": (groups_deleted_topic_offsets, dict(
+        META, client="raw socket", version="kproto.py",
+        scenario="offsets of a deleted topic are removed, also after a restart")),
+    "groups_recreated_topic_offsets": (groups_recreated_topic_offsets, dict(
+        META, client="raw socket", version="kproto.py",
+        scenario="a re-created topic does not inherit the deleted topic's offsets")),
+    "groups_rebalance_timeout_minus_one": (groups_rebalance_timeout_minus_one, dict(
+        META, client="raw socket", version="kproto.py",
+        scenario="JoinGroup with rebalance timeout -1 / v0 stays Stable")),
+    "groups_broker_restart": (groups_broker_restart, dict(
+        META, scenario="group: members keep consuming across a broker SIGKILL and restart")),
     "groups_raw_commit_durable": (groups_raw_commit_durable, dict(
         META, client="raw socket", version="kproto.py",
         scenario="simple OffsetCommit durable across broker SIGKILL")),

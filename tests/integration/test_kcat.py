@@ -155,7 +155,28 @@ def kcat_timestamps(ctx):
     check_eq(len(recs), 0, "records from s@<one hour ahead>")
 
 
+def kcat_group(ctx):
+    """kcat -G (balanced consumer): reads everything once, commits, and a second run of the
+    same group reads only what was produced in between."""
+    b = ctx.broker(settings={"num.partitions": 3})
+    topic = "kcat-group"
+    ctx.kcat(b, ["-P", "-t", topic, "-K:"], input=b"".join(b"k%d:first-%d\n" % (i, i)
+                                                           for i in range(100)))
+    args = ["-G", "kcat-group-g", "-X", "auto.offset.reset=earliest", "-e", "-q", "-f",
+            "%s\n", topic]
+    p = ctx.kcat(b, args, timeout=120)
+    got = sorted(p.stdout.split())
+    check_eq(got, sorted(b"first-%d" % i for i in range(100)), "first kcat -G run")
+    ctx.kcat(b, ["-P", "-t", topic, "-K:"], input=b"".join(b"k%d:second-%d\n" % (i, i)
+                                                           for i in range(10)))
+    p = ctx.kcat(b, args, timeout=120)
+    got = sorted(p.stdout.split())
+    check_eq(got, sorted(b"second-%d" % i for i in range(10)),
+             "second kcat -G run of the same group (only the new records)")
+
+
 TESTS = {
+    "kcat_group": (kcat_group, dict(META, scenario="balanced consumer (-G) with commits")),
     "kcat_metadata": (kcat_metadata, dict(META, scenario="metadata listing (-L)")),
     "kcat_roundtrip": (kcat_roundtrip,
                        dict(META, scenario="10,000 keyed lines round trip, byte-exact")),

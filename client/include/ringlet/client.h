@@ -19,10 +19,9 @@
  *  10. Producer (batching, murmur2/sticky partitioning, codecs, acks, idempotence).
  *  11. Consumer protocol formats and the range / roundrobin assignors.
  *  12. Consumer (manual assignment or classic group membership, commits).
- *  13. Admin: create/delete topics, add partitions, delete groups (one result row per name),
- *      the cluster description.
- * The other admin requests (configs, DescribeGroups, OffsetFetch/Delete, DescribeLogDirs) are
- * built by the CLI (client/cli/cmd_*.c) directly on sections 5-8 in this version.
+ *  13. Admin: create/delete topics, add partitions, topic configs (describe, incremental
+ *      alter), partition sizes on disk, list/describe/delete groups, group offsets (fetch,
+ *      reset, delete), the cluster description. Log start/end offsets are section 7.
  *
  * Errors: functions return 0 or a negative errno; results go to out-params, written only on
  * success. Kafka error codes are response data (int16_t), never C return values.
@@ -500,6 +499,95 @@ int ringlet_admin_create_partitions(struct ringlet_client *cl, const char *const
  * *used_describe_cluster (if non-NULL) says which request answered. */
 int ringlet_cluster_describe(struct ringlet_client *cl, struct ringlet_metadata **out,
                              bool *used_describe_cluster, char *errbuf, size_t errlen);
+/* IncrementalAlterConfigs of topics: for every topic, names[i] is set to values[i], or deleted
+ * (back to the default) where values[i] is NULL (v0-1). */
+int ringlet_admin_alter_topic_configs(struct ringlet_client *cl, const char *const *topics, int n,
+                                      const char *const *names, const char *const *values,
+                                      int n_configs, int timeout_ms,
+                                      struct ringlet_admin_result **out, char *errbuf,
+                                      size_t errlen);
+
+struct ringlet_config_entry {
+    char *name;
+    char *value; /* NULL when null or sensitive */
+    bool sensitive;
+    bool is_override; /* set on the topic itself, not a default */
+};
+void ringlet_config_entries_free(struct ringlet_config_entry *e, int n);
+/* DescribeConfigs of one topic (v0-4): every config with its value. Returns 0 with the entries
+ * in *out / *n_out and the topic's Kafka error in *kafka_err (entries may be empty then), or a
+ * negative errno (-ENOTSUP: the broker lacks DescribeConfigs) with a message in errbuf. */
+int ringlet_admin_describe_topic_configs(struct ringlet_client *cl, const char *topic,
+                                         struct ringlet_config_entry **out, int *n_out,
+                                         int16_t *kafka_err, char *errbuf, size_t errlen);
+/* Bytes on disk per partition of t (DescribeLogDirs, v0-4, to each partition's leader): sizes
+ * has t->n_partitions slots, in t->partitions order; -1 where unknown. Returns 0 if every leader
+ * answered, else the last error (the sizes that did arrive are filled). */
+int ringlet_admin_log_dir_sizes(struct ringlet_client *cl, const struct ringlet_topic_md *t,
+                                int64_t *sizes);
+struct ringlet_group_listing {
+    char *group;
+    char *protocol_type; /* "consumer", "" for groups that only commit offsets */
+    char *state;         /* NULL if the broker's ListGroups is older than v4 */
+};
+void ringlet_group_listings_free(struct ringlet_group_listing *g, int n);
+/* ListGroups to every broker (each coordinates some groups), sorted by group id. Returns 0 with
+ * the groups of the brokers that answered; *failed_brokers counts the others (the last reason is
+ * in errbuf). A negative errno only if the broker list itself could not be fetched. */
+int ringlet_admin_list_groups(struct ringlet_client *cl, struct ringlet_group_listing **out,
+                              int *n_out, int *failed_brokers, char *errbuf, size_t errlen);
+
+struct ringlet_group_offset {
+    char *topic;
+    int32_t partition;
+    int64_t offset; /* -1 = nothing committed */
+    int16_t error;  /* per-partition Kafka error */
+};
+void ringlet_group_offsets_free(struct ringlet_group_offset *o, int n);
+/* The group's committed offsets (OffsetFetch v2-8 to its coordinator): for the partitions in
+ * which[0..n_which) (only topic and partition are read), or every committed partition when
+ * n_which is 0. Returns 0 with the rows and the group-level Kafka error in *group_error, or a
+ * negative errno with a message in errbuf. */
+int ringlet_admin_group_offsets(struct ringlet_client *cl, const char *group,
+                                const struct ringlet_group_offset *which, int n_which,
+                                struct ringlet_group_offset **out, int *n_out, int16_t *group_error,
+                                char *errbuf, size_t errlen);
+struct ringlet_group_member {
+    char *member_id;
+    char *group_instance_id; /* NULL = dynamic member */
+    char *client_id;
+    char *host;
+    uint8_t *assignment; /* the protocol's assignment bytes (consumer protocol for "consumer") */
+    int32_t assignment_len;
+};
+struct ringlet_group_description {
+    char *group;
+    int16_t error; /* Kafka error for this group */
+    char *state;   /* "Stable", "Empty", "Dead", ... */
+    char *protocol_type;
+    char *protocol; /* the chosen assignor for consumer groups */
+    struct ringlet_group_member *members;
+    int n_members;
+};
+void ringlet_group_description_free(struct ringlet_group_description *g);
+/* DescribeGroups (v0-5) for one group at its coordinator. Returns 0, or a negative errno
+ * (-ENOTSUP: the broker lacks DescribeGroups) with a message in errbuf. */
+int ringlet_admin_describe_group(struct ringlet_client *cl, const char *group,
+                                 struct ringlet_group_description **out, char *errbuf,
+                                 size_t errlen);
+/* Commits offs[i].offset for each offs[i].topic / partition as an administrator (OffsetCommit
+ * v2-8 with generation -1 and no member id, which brokers accept only while the group has no
+ * active members). Returns 0 and sets every offs[i].error (0 = committed), or a negative errno
+ * with a message in errbuf (offs untouched). */
+int ringlet_admin_commit_group_offsets(struct ringlet_client *cl, const char *group,
+                                       struct ringlet_group_offset *offs, int n, char *errbuf,
+                                       size_t errlen);
+/* OffsetDelete (v0) of the group's commits for partitions[0..n) of topic; rows are named
+ * "topic/partition". A group-level error (GROUP_SUBSCRIBED_TO_TOPIC, ...) is every row's. */
+int ringlet_admin_delete_group_offsets(struct ringlet_client *cl, const char *group,
+                                       const char *topic, const int32_t *partitions, int n,
+                                       struct ringlet_admin_result **out, char *errbuf,
+                                       size_t errlen);
 /* DeleteGroups, one request per group to its coordinator (v0-2). */
 int ringlet_admin_delete_groups(struct ringlet_client *cl, const char *const *groups, int n,
                                 int timeout_ms, struct ringlet_admin_result **out, char *errbuf,
