@@ -553,16 +553,12 @@ struct storage_log *broker_partition_log(struct broker_partition *p) {
 
 /* ---- topic objects -------------------------------------------------------------------------- */
 
+/* Replaces the topic's overrides. names/values may point into the current overrides (an
+ * incremental alter re-submits them), so the new arrays are built before the old ones are freed. */
 static void topic_set_overrides(struct broker_topic *t, const char *const *names,
                                 const char *const *values, int32_t n) {
-    for (int32_t i = 0; i < t->n_ov; i++) {
-        rl_free(t->ov_names[i]);
-        rl_free(t->ov_values[i]);
-    }
-    rl_free(t->ov_names);
-    rl_free(t->ov_values);
-    t->ov_names = n ? rl_calloc((size_t)n, sizeof(char *)) : NULL;
-    t->ov_values = n ? rl_calloc((size_t)n, sizeof(char *)) : NULL;
+    char **new_names = n ? rl_calloc((size_t)n, sizeof(char *)) : NULL;
+    char **new_values = n ? rl_calloc((size_t)n, sizeof(char *)) : NULL;
     int32_t k = 0;
     for (int32_t i = 0; i < n; i++) {
         /* keep the last value of a duplicated name only */
@@ -570,10 +566,18 @@ static void topic_set_overrides(struct broker_topic *t, const char *const *names
         for (int32_t j = i + 1; j < n; j++)
             if (strcmp(names[i], names[j]) == 0) later = true;
         if (later) continue;
-        t->ov_names[k] = rl_strdup(names[i]);
-        t->ov_values[k] = rl_strdup(values[i]);
+        new_names[k] = rl_strdup(names[i]);
+        new_values[k] = rl_strdup(values[i]);
         k++;
     }
+    for (int32_t i = 0; i < t->n_ov; i++) {
+        rl_free(t->ov_names[i]);
+        rl_free(t->ov_values[i]);
+    }
+    rl_free(t->ov_names);
+    rl_free(t->ov_values);
+    t->ov_names = new_names;
+    t->ov_values = new_values;
     t->n_ov = k;
 }
 

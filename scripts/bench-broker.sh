@@ -28,6 +28,11 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 log="$data.ringletd.log"
 
 settings=(--set "listeners=127.0.0.1:$port" --set "log.dir=$data")
+# Metrics stay on, as by default, but on a free port (the default one may be taken).
+if "$build/broker/ringletd" --help-config 2>/dev/null | grep -q '^admin\.listener\b'; then
+    admin_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    settings+=(--set "admin.listener=127.0.0.1:$admin_port")
+fi
 for kv in ${RINGLETD_SET:-}; do settings+=(--set "$kv"); done
 
 broker_pid=""

@@ -144,70 +144,109 @@ run_id=$(date -u +%Y%m%dT%H%M%SZ)
 results=$work/results/$run_id
 mkdir -p "$results"
 ln -sfn "$run_id" "$work/results/last"
-broker_pid=""
+broker_pids=()
+data_dirs=()
 
 cleanup() {
-    if [ -n "$broker_pid" ]; then
-        kill "$broker_pid" 2>/dev/null
-        wait "$broker_pid" 2>/dev/null
-    fi
-    if [ -n "${data_dir:-}" ]; then rm -rf "$data_dir"; fi
+    local pid
+    for pid in "${broker_pids[@]}"; do
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [ ${#data_dirs[@]} -gt 0 ]; then rm -rf "${data_dirs[@]}"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-broker_started_by_us=0
-if [ -z "$bootstrap" ]; then
-    ringletd=${RINGLETD:-$root/build/broker/ringletd}
-    [ -x "$ringletd" ] || die "no ringletd at $ringletd (build it, or set RINGLETD)"
+# Starts ringletd with extra --set arguments on a free loopback port; prints its address.
+# Settings follow the suite's scenarios (tests/scenarios/*.json): 4 partitions per auto-created
+# topic; no initial rebalance delay so group tests do not wait 3 s per join.
+start_ringletd() {
+    local name=$1 port data_dir pid
+    shift
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     data_dir=$(mktemp -d /tmp/ringlet-rdksuite.XXXXXX)
+    data_dirs+=("$data_dir")
     # shellcheck disable=SC2086
     "$ringletd" --set "listeners=127.0.0.1:$port" --set "log.dir=$data_dir" \
-        --set group.initial.rebalance.delay.ms=0 --set num.partitions=4 ${RINGLETD_ARGS:-} \
-        >"$results/ringletd.log" 2>&1 &
-    broker_pid=$!
-    broker_started_by_us=1
-    bootstrap=127.0.0.1:$port
+        --set group.initial.rebalance.delay.ms=0 --set num.partitions=4 "$@" ${RINGLETD_ARGS:-} \
+        >"$results/ringletd-$name.log" 2>&1 &
+    pid=$!
+    broker_pids+=("$pid")
     for _ in $(seq 100); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-        kill -0 "$broker_pid" 2>/dev/null || die "ringletd exited at start, see $results/ringletd.log"
+        kill -0 "$pid" 2>/dev/null || die "ringletd exited at start, see $results/ringletd-$name.log"
         sleep 0.1
     done
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "ringletd does not listen on $bootstrap"
-fi
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || die "ringletd does not listen on $port"
+    started_address=127.0.0.1:$port
+}
 
-sed -e "s|@BOOTSTRAP@|$bootstrap|" -e "s|@MULTIPLIER@|$multiplier|" "$helpers/test.conf.in" \
-    >"$results/test.conf"
-export RDKAFKA_TEST_CONF=$results/test.conf
-
-# ---- tests -------------------------------------------------------------------------------------
-
+# Test entries: "NNNN" runs in the suite's default scenario (topic auto-creation on), and
+# "NNNN:noautocreate" runs that number's tests of the noautocreate scenario (0045 has both),
+# against a second broker with auto.create.topics.enable=false.
 if [ -n "${SUITE_TESTS:-}" ]; then
     tests=$SUITE_TESTS
 else
     tests=$(awk '/^[0-9]/ { print $1 }' "$helpers/tests.txt")
 fi
+
+broker_started_by_us=0
+bootstrap_noauto=${SUITE_BOOTSTRAP_NOAUTOCREATE:-}
+if [ -z "$bootstrap" ]; then
+    ringletd=${RINGLETD:-$root/build/broker/ringletd}
+    [ -x "$ringletd" ] || die "no ringletd at $ringletd (build it, or set RINGLETD)"
+    start_ringletd default
+    bootstrap=$started_address
+    if [[ $tests == *:noautocreate* ]]; then
+        start_ringletd noautocreate --set auto.create.topics.enable=false
+        bootstrap_noauto=$started_address
+    fi
+    broker_started_by_us=1
+fi
+
+write_conf() {
+    sed -e "s|@BOOTSTRAP@|$2|" -e "s|@MULTIPLIER@|$multiplier|" "$helpers/test.conf.in" >"$1"
+}
+write_conf "$results/test.conf" "$bootstrap"
+if [ -n "$bootstrap_noauto" ]; then write_conf "$results/test-noautocreate.conf" "$bootstrap_noauto"; fi
+
+# ---- tests -------------------------------------------------------------------------------------
+
 runner_args=(-p1)
 if [ "$quick" = 1 ]; then runner_args+=(-Q); fi
 
-# Runs one test number in its own directory and process; writes <n>/result as
-# "<n>\t<PASS|FAIL|SKIP>\t<seconds>\t<detail>" and prints that line.
+# Runs one test entry in its own process; writes <entry>/result as
+# "<entry>\t<PASS|FAIL|SKIP>\t<seconds>\t<detail>" and prints that line.
 run_one() {
-    local n=$1 dir=$results/$1 start end rc status detail secs rows
+    local entry=$1 n=${1%%:*} scenario=default dir start end rc status detail secs rows
+    local conf=$results/test.conf args=("${runner_args[@]}")
+    if [[ $entry == *:* ]]; then
+        scenario=${entry#*:}
+        conf=$results/test-$scenario.conf
+        args+=(-s "$scenario")
+    fi
+    dir=$results/${entry/:/-}
     mkdir -p "$dir"
+    if [ ! -f "$conf" ]; then
+        printf '%s\tSKIP\t0\tno broker for scenario %s (set SUITE_BOOTSTRAP_NOAUTOCREATE)\n' \
+            "$entry" "$scenario" | tee "$dir/result" | tr '\t' ' '
+        return
+    fi
     start=$(date +%s.%N)
     { # (the braces keep bash's "Aborted" job notices out of the output)
         # The tests open files relative to tests/ (../src/statistics_schema.json), so run there.
-        (cd "$src/tests" && TESTS=$n exec timeout -k 10 "$test_timeout" "$runner" "${runner_args[@]}") \
-            >"$dir/log" 2>&1
+        (cd "$src/tests" && RDKAFKA_TEST_CONF=$conf TESTS=$n exec timeout -k 10 "$test_timeout" \
+            "$runner" "${args[@]}") >"$dir/log" 2>&1
         rc=$?
     } 2>/dev/null
     end=$(date +%s.%N)
     secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
     # The runner's summary rows, one per test of that number (0053 has two):
     # "| 0001_multiobj | PASSED | 1.234s | <failstr>".
-    rows=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/log" | grep -E "^\| ${n}_")
+    # Rows SKIPPED without a reason belong to another scenario: they are run by another entry.
+    rows=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/log" | grep -E "^\| ${n}_" |
+        grep -vE '\|[[:space:]]+SKIPPED[[:space:]]+\|[^|]*\|[[:space:]]*$')
     # timeout(1) exits 124 (or 137 after -k); the runner's own per-test watchdog also ends the
     # process with SIGKILL (137) but reports the failure first.
     if [ $rc -eq 124 ] || { [ $rc -eq 137 ] && ! grep -q '^### Test ".*" failed at ' \
@@ -230,15 +269,15 @@ run_one() {
         if [ -z "$detail" ]; then detail="exit status $rc, no failure report (see log)"; fi
     fi
     detail=$(tr '\t\n' '  ' <<<"$detail" | cut -c1-400)
-    printf '%s\t%s\t%s\t%s\n' "$n" "$status" "$secs" "$detail" >"$dir/result"
-    printf '%s %s %6ss %s\n' "$n" "$status" "$secs" "$detail"
+    printf '%s\t%s\t%s\t%s\n' "$entry" "$status" "$secs" "$detail" >"$dir/result"
+    printf '%s %s %6ss %s\n' "$entry" "$status" "$secs" "$detail"
 }
 
 echo "librdkafka-suite: $(wc -w <<<"$tests") tests against $bootstrap, $jobs_max at a time," \
     "timeout ${test_timeout}s, TEST_KAFKA_VERSION=$TEST_KAFKA_VERSION, quick=$quick;" \
     "logs in $results"
 suite_start=$(date +%s)
-declare -A running=() # pid -> test number (ringletd is a job too: count only tests)
+declare -A running=() # pid -> test entry (ringletd is a job too: count only tests)
 for n in $tests; do
     while [ ${#running[@]} -ge "$jobs_max" ]; do
         wait -n -p done_pid "${!running[@]}"
@@ -251,17 +290,18 @@ for pid in "${!running[@]}"; do wait "$pid"; done
 suite_secs=$(($(date +%s) - suite_start))
 
 broker_note=""
-if [ $broker_started_by_us = 1 ] && ! kill -0 "$broker_pid" 2>/dev/null; then
-    broker_note="ringletd exited during the run (see $results/ringletd.log)"
-    echo "librdkafka-suite: $broker_note"
-    broker_pid=""
-fi
+for pid in "${broker_pids[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+        broker_note="ringletd exited during the run (see $results/ringletd-*.log)"
+        echo "librdkafka-suite: $broker_note"
+    fi
+done
 
 # ---- summary -----------------------------------------------------------------------------------
 
 declare -A expected=()
 while read -r n reason; do
-    [[ $n =~ ^[0-9]{4}$ ]] && expected[$n]=$reason
+    [[ $n =~ ^[0-9]{4}(:[a-z0-9]+)?$ ]] && expected[$n]=$reason
 done <"$helpers/expected-failures.txt"
 
 passed=0
@@ -270,8 +310,8 @@ regressions=()
 now_passing=()
 : >"$results/summary.tsv"
 for n in $tests; do
-    if [ -f "$results/$n/result" ]; then
-        line=$(cat "$results/$n/result")
+    if [ -f "$results/${n/:/-}/result" ]; then
+        line=$(cat "$results/${n/:/-}/result")
     else
         line=$(printf '%s\tFAIL\t0\tno result recorded' "$n")
     fi

@@ -15,7 +15,7 @@ def read_expected(path):
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.strip().split(None, 1)
-            if parts and len(parts[0]) == 4 and parts[0].isdigit():
+            if parts and parts[0][:4].isdigit():
                 expected[parts[0]] = parts[1] if len(parts) > 1 else ""
     return expected
 
@@ -25,7 +25,7 @@ def read_areas(path):
     with open(path, encoding="utf-8") as f:
         for line in f:
             parts = line.strip().split(None, 1)
-            if parts and parts[0].isdigit():
+            if parts and parts[0][:4].isdigit():
                 areas[parts[0]] = parts[1] if len(parts) > 1 else ""
     return areas
 
