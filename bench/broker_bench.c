@@ -5,32 +5,37 @@
  * cluster (rd_kafka_mock_cluster_new, public API) as the baseline:
  *   1. produce 100-byte messages, acks=1: msgs/s, MB/s, ack latency p50/p99/p99.9;
  *   2. produce 1 KiB messages, acks=all: the same figures;
- *   3. consume both topics back from offset 0: msgs/s, MB/s;
- *   4. end to end: a producer paced at a fixed rate (1,000 msg/s) and a consumer, latency from
- *      the produce call to the consumer receiving the message, p50/p99/p99.9.
+ *   3. consume 100-byte and 1 KiB messages from offset 0: msgs/s, MB/s;
+ *   4. end to end: a producer paced at a fixed rate (1,000 msg/s, linger.ms=0, acks=1) and a
+ *      consumer; latency from the produce call to the consumer's receipt, p50/p99/p99.9.
  * Then it prints the ratios ringletd/mock, and a last line that summarises them.
  *
- *   broker_bench [-b host:port] [-p broker_pid] [-s secs] [-e secs] [-r rate] [-m MiB]
- *                [-M child|inproc]
+ *   broker_bench [-b host:port] [-p broker_pid] [-s produce_secs] [-e e2e_secs] [-r rate]
+ *                [-m max_MiB] [-c consume_partitions] [-w e2e_fetch_wait_ms]
+ *                [-M child|inproc] [-x produce100,produce1k,consume,e2e]
+ *   scripts/bench-broker.sh starts ringletd and runs it; docs/benchmarks.md has figures.
  *
- * Method (documented in docs/benchmarks.md):
+ * Method:
  *   - Every scenario runs against the mock first, then against the broker, with one
- *     rd_kafka_conf built by the same function for both; each scenario uses its own topic with
- *     one partition, created beforehand (CreateTopics on the broker, rd_kafka_mock_topic_create
- *     on the mock), and a fresh client, connected and warmed up (one message delivered, or
- *     received) before the clock starts.
- *   - Client settings are librdkafka's defaults except: acks per scenario, and for the
- *     end-to-end scenario linger.ms=0 (the default 5 ms linger alone would exceed 2 ms).
- *   - Produce: messages are enqueued for -s seconds (or until -m MiB), then flushed; throughput
- *     is delivered messages over the time from the first enqueue to the last delivery report.
- *     Ack latency is enqueue to delivery report, so it includes client queueing (Kafka's
- *     producer-perf-test measures the same way).
- *   - Consume: a partition consumer (no group) reads from offset 0 until it has every message
- *     the produce scenario wrote; throughput is counted from the first message to the last, so
- *     it excludes connection setup.
- *   - The mock runs by default in a child process (-M child), so it is scheduled like a real
- *     broker process, competing with the client for the 2 cores as ringletd does, rather than
- *     as threads of the bench process; -M inproc keeps it in the bench process.
+ *     rd_kafka_conf built by the same function for both, on topics created beforehand
+ *     (CreateTopics on the broker, rd_kafka_mock_topic_create on the mock), with fresh clients
+ *     connected and warmed up (one message delivered, or received) before the clock starts.
+ *   - Client settings are librdkafka's defaults except acks per scenario, and linger.ms=0 for
+ *     the end-to-end producer (the default 5 ms linger alone would exceed 2 ms).
+ *   - Produce: one partition; messages are enqueued for -s seconds (or until -m MiB), then
+ *     flushed; throughput is delivered messages over the time from the first enqueue to the
+ *     last delivery report. Ack latency is enqueue to delivery report, so it includes client
+ *     queueing (as Kafka's producer-perf-test measures it).
+ *   - Consume: the mock keeps at most 5 MiB per partition (it drops older batches silently), so
+ *     the consume scenarios first write 3.5 MiB to each of -c (64) partitions (not measured),
+ *     then a partition consumer (no group) reads them all back from offset 0 through one
+ *     queue; throughput counts from the first message to the last (no connection setup).
+ *   - End to end: the mock never wakes a waiting Fetch (it answers an empty one after
+ *     fetch.wait.max.ms), so its figure is about that setting (500 ms by default; -w changes it
+ *     for both targets); ringletd is expected to answer as soon as the append completes.
+ *   - The mock runs by default in a child process (-M child), forked before any client thread
+ *     exists, so it is scheduled like a broker process, competing with the client for the
+ *     cores as ringletd does; -M inproc keeps it in the bench process.
  *   - With -p, the CPU time the broker process used during each scenario is printed (from
  *     /proc/<pid>/stat), next to the bench's own; the mock child's is measured the same way.
  */
@@ -162,11 +167,17 @@ enum { TP_P100, TP_P1K, TP_E2E, TP_C100, TP_C1K, NTOPICS };
 static char topics[NTOPICS][128];
 static int topic_partitions[NTOPICS] = {1, 1, 1, 64, 64};
 
+/* librdkafka log lines of level warning and worse go to stderr; notices and debug are dropped. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    if (level <= 4) fprintf(stderr, "  [librdkafka %s] %s: %s\n", rd_kafka_name(rk), fac, buf);
+}
+
 static int mock_create(rd_kafka_t **rkp, rd_kafka_mock_cluster_t **mcp, char *bootstrap,
                        size_t len) {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "client.id", "broker_bench_mock_host", err, sizeof(err));
+    rd_kafka_conf_set_log_cb(conf, log_cb); /* drops the notice about no bootstrap.servers */
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     if (!rk) {
         fprintf(stderr, "mock: rd_kafka_new: %s\n", err);
@@ -251,10 +262,6 @@ static void mock_stop(void) {
 }
 
 /* ---- client configuration (identical for both targets) ---- */
-
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    if (level <= 4) fprintf(stderr, "  [librdkafka %s] %s: %s\n", rd_kafka_name(rk), fac, buf);
-}
 
 static void conf_set(rd_kafka_conf_t *conf, const char *name, const char *value) {
     char err[256];

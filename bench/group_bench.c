@@ -370,8 +370,8 @@ struct fo_result {
 
 /*
  * The coordinator's view, polled with DescribeGroups every 10 ms from the kill on: when the
- * group leaves Stable (the coordinator has expired the dead member) and when it is Stable again
- * with one member fewer.
+ * group leaves Stable (the coordinator has expired the dead member; not seen when the whole
+ * rebalance fits between two polls) and when it is Stable again with one member fewer.
  */
 struct watcher {
     pthread_t thr;
@@ -399,7 +399,8 @@ static void *watcher_main(void *arg) {
                 rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupDescription_state(d[0]);
                 int mc = (int)rd_kafka_ConsumerGroupDescription_member_count(d[0]);
                 if (st != RD_KAFKA_CONSUMER_GROUP_STATE_STABLE && !w->t_left) w->t_left = t;
-                if (st == RD_KAFKA_CONSUMER_GROUP_STATE_STABLE && w->t_left && mc == w->members - 1)
+                /* A rebalance shorter than the poll interval shows as Stable -> Stable. */
+                if (st == RD_KAFKA_CONSUMER_GROUP_STATE_STABLE && mc == w->members - 1)
                     w->t_stable = t;
             }
         }

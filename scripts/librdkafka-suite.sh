@@ -182,34 +182,47 @@ start_ringletd() {
     started_address=127.0.0.1:$port
 }
 
-# Test entries: "NNNN" runs in the suite's default scenario (topic auto-creation on), and
-# "NNNN:noautocreate" runs that number's tests of the noautocreate scenario (0045 has both),
-# against a second broker with auto.create.topics.enable=false.
+# Test entries: "NNNN" runs in the suite's default scenario (topic auto-creation on);
+# "NNNN:noautocreate" runs that number's tests of the noautocreate scenario (0045 has both)
+# against a broker with auto.create.topics.enable=false; "NNNN@rebalancedelay" runs against a
+# broker with Kafka's default group.initial.rebalance.delay.ms=3000 (0102 needs its two static
+# members to join the same first generation). Each profile gets its own ringletd.
+declare -A profile_args=(
+    [noautocreate]="--set auto.create.topics.enable=false"
+    [rebalancedelay]="--set group.initial.rebalance.delay.ms=3000"
+)
 if [ -n "${SUITE_TESTS:-}" ]; then
     tests=$SUITE_TESTS
 else
     tests=$(awk '/^[0-9]/ { print $1 }' "$helpers/tests.txt")
 fi
 
+write_conf() {
+    sed -e "s|@BOOTSTRAP@|$2|" -e "s|@MULTIPLIER@|$multiplier|" "$helpers/test.conf.in" \
+        >"$results/test-$1.conf"
+}
 broker_started_by_us=0
-bootstrap_noauto=${SUITE_BOOTSTRAP_NOAUTOCREATE:-}
 if [ -z "$bootstrap" ]; then
     ringletd=${RINGLETD:-$root/build/broker/ringletd}
     [ -x "$ringletd" ] || die "no ringletd at $ringletd (build it, or set RINGLETD)"
     start_ringletd default
     bootstrap=$started_address
-    if [[ $tests == *:noautocreate* ]]; then
-        start_ringletd noautocreate --set auto.create.topics.enable=false
-        bootstrap_noauto=$started_address
-    fi
+    for profile in "${!profile_args[@]}"; do
+        if [[ " $tests " == *[:@]$profile[[:space:]]* ]]; then
+            # shellcheck disable=SC2086
+            start_ringletd "$profile" ${profile_args[$profile]}
+            write_conf "$profile" "$started_address"
+        fi
+    done
     broker_started_by_us=1
+else
+    # With an external broker, other profiles need their own: SUITE_BOOTSTRAP_<PROFILE>.
+    for profile in "${!profile_args[@]}"; do
+        var=SUITE_BOOTSTRAP_${profile^^}
+        if [ -n "${!var:-}" ]; then write_conf "$profile" "${!var}"; fi
+    done
 fi
-
-write_conf() {
-    sed -e "s|@BOOTSTRAP@|$2|" -e "s|@MULTIPLIER@|$multiplier|" "$helpers/test.conf.in" >"$1"
-}
-write_conf "$results/test.conf" "$bootstrap"
-if [ -n "$bootstrap_noauto" ]; then write_conf "$results/test-noautocreate.conf" "$bootstrap_noauto"; fi
+write_conf default "$bootstrap"
 
 # ---- tests -------------------------------------------------------------------------------------
 
@@ -219,18 +232,20 @@ if [ "$quick" = 1 ]; then runner_args+=(-Q); fi
 # Runs one test entry in its own process; writes <entry>/result as
 # "<entry>\t<PASS|FAIL|SKIP>\t<seconds>\t<detail>" and prints that line.
 run_one() {
-    local entry=$1 n=${1%%:*} scenario=default dir start end rc status detail secs rows
-    local conf=$results/test.conf args=("${runner_args[@]}")
+    local entry=$1 n=${1:0:4} profile=default dir start end rc status detail secs rows
+    local args=("${runner_args[@]}")
     if [[ $entry == *:* ]]; then
-        scenario=${entry#*:}
-        conf=$results/test-$scenario.conf
-        args+=(-s "$scenario")
+        profile=${entry#*:}
+        args+=(-s "$profile")
+    elif [[ $entry == *@* ]]; then
+        profile=${entry#*@}
     fi
-    dir=$results/${entry/:/-}
+    local conf=$results/test-$profile.conf
+    dir=$results/${entry//[:@]/-}
     mkdir -p "$dir"
     if [ ! -f "$conf" ]; then
-        printf '%s\tSKIP\t0\tno broker for scenario %s (set SUITE_BOOTSTRAP_NOAUTOCREATE)\n' \
-            "$entry" "$scenario" | tee "$dir/result" | tr '\t' ' '
+        printf '%s\tSKIP\t0\tno broker for profile %s (set SUITE_BOOTSTRAP_%s)\n' \
+            "$entry" "$profile" "${profile^^}" | tee "$dir/result" | tr '\t' ' '
         return
     fi
     start=$(date +%s.%N)
@@ -301,7 +316,7 @@ done
 
 declare -A expected=()
 while read -r n reason; do
-    [[ $n =~ ^[0-9]{4}(:[a-z0-9]+)?$ ]] && expected[$n]=$reason
+    [[ $n =~ ^[0-9]{4}([:@][a-z0-9]+)?$ ]] && expected[$n]=$reason
 done <"$helpers/expected-failures.txt"
 
 passed=0
@@ -310,8 +325,8 @@ regressions=()
 now_passing=()
 : >"$results/summary.tsv"
 for n in $tests; do
-    if [ -f "$results/${n/:/-}/result" ]; then
-        line=$(cat "$results/${n/:/-}/result")
+    if [ -f "$results/${n//[:@]/-}/result" ]; then
+        line=$(cat "$results/${n//[:@]/-}/result")
     else
         line=$(printf '%s\tFAIL\t0\tno result recorded' "$n")
     fi
