@@ -175,13 +175,10 @@ static void produce_partition(struct produce_ctx *c, struct broker_topic *t,
         out->ErrorMessage = arena_msg(req, msg);
         return;
     }
-    if (storage_log_error(p->log) < 0) {
-        out->ErrorCode = PROTO_ERR_KAFKA_STORAGE_ERROR;
-        snprintf(msg, sizeof(msg), "partition is read-only after a disk error: %s",
-                 rl_strerror(storage_log_error(p->log)));
-        out->ErrorMessage = arena_msg(req, msg);
-        return;
-    }
+    /* A partition in the failed state (full or failing disk) is not refused here:
+     * storage_log_append cuts back to the last good offset and retries the write, so produce
+     * works again as soon as space is freed; if the disk is still full it fails again with
+     * KAFKA_STORAGE_ERROR. */
 
     struct produce_part *pp = proto_arena_alloc(&req->arena, sizeof(*pp));
     pp->ctx = c;

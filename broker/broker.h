@@ -89,6 +89,8 @@ void broker_topics_shutdown(struct broker *b);
  * clock (rl_now_ms). The reactor does not call storage_engine_tick itself. */
 void broker_topics_tick(struct broker *b, int64_t now_ms);
 void broker_groups_tick(struct broker *b, int64_t now_ms);
+/* A topic was deleted: its committed offsets are removed at once (topics.c calls this). */
+void broker_groups_topic_deleted(struct broker *b, const char *topic);
 
 /* ---- timers (reactor.c): a min-heap on the reactor's own clock, no thread per timer ---------- */
 struct broker_timer;

@@ -813,6 +813,16 @@ void broker_groups_tick(struct broker *b, int64_t now_ms) {
                        b);
 }
 
+void broker_groups_topic_deleted(struct broker *b, const char *topic) {
+    struct broker_groups *gs = b->groups;
+    if (!gs || !gs->store) return;
+    /* Kafka drops a deleted topic's committed offsets at once, so a topic re-created under the
+     * same name starts without them. The topic is already gone from the registry: run the
+     * orphan check now, with a retention no offset can reach. */
+    rl_debug("group", "topic %s deleted: removing its committed offsets", topic);
+    group_store_expire(gs->store, rl_now_ms(), INT64_MAX / 4, topic_exists, b);
+}
+
 void broker_groups_shutdown(struct broker *b) {
     struct broker_groups *gs = b->groups;
     if (!gs) return;

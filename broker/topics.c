@@ -1002,6 +1002,7 @@ int broker_topic_delete(struct broker *b, struct broker_topic *t) {
     t->deleted = true;
     topic_set_overrides(t, NULL, NULL, 0);
     write_topic_conf(b, t);
+    broker_groups_topic_deleted(b, t->name);
     if (r->n_dying == r->cap_dying) {
         r->cap_dying = r->cap_dying ? r->cap_dying * 2 : 8;
         r->dying = rl_realloc(r->dying, r->cap_dying * sizeof(*r->dying));
