@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "group.h"
 #include "metrics_int.h"
@@ -455,6 +456,16 @@ void broker_metrics_fetch_done(struct broker *b, const struct FetchRequest *rq,
 static int64_t record_timestamp(struct storage_log *log, int64_t offset) {
     struct storage_slice sl;
     if (storage_log_read(log, offset, 1, &sl) < 0 || sl.len <= 0) return -1;
+    /* Consumers usually commit a batch boundary: then the batch header alone answers. */
+    uint8_t hb[PROTO_BATCH_OVERHEAD + 49];
+    struct proto_batch_header h0;
+    if ((size_t)sl.len >= sizeof(hb) &&
+        pread(sl.fd, hb, sizeof(hb), (off_t)sl.file_pos) == (ssize_t)sizeof(hb) &&
+        proto_batch_header_parse(hb, sizeof(hb), &h0) == 0 &&
+        !(h0.Attributes & PROTO_ATTR_CONTROL)) {
+        if (h0.Attributes & PROTO_ATTR_TIMESTAMP_TYPE) return h0.MaxTimestamp;
+        if (h0.BaseOffset == offset) return h0.BaseTimestamp;
+    }
     size_t cap = RL_MIN((size_t)sl.len, (size_t)(16u << 20));
     uint8_t *buf = rl_malloc(cap);
     size_t got = 0;

@@ -41,8 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-settings=(listeners=127.0.0.1:$port admin.listener=127.0.0.1:$aport log.dir=$tmp/data
-          group.initial.rebalance.delay.ms=0 group.min.session.timeout.ms=$session)
+settings=("listeners=127.0.0.1:$port" "admin.listener=127.0.0.1:$aport" "log.dir=$tmp/data"
+          group.initial.rebalance.delay.ms=0 "group.min.session.timeout.ms=$session")
 # shellcheck disable=SC2206
 [ -n "${RINGLETD_SET:-}" ] && settings+=(${RINGLETD_SET})
 argv=("$root/$build/broker/ringletd")
@@ -69,6 +69,9 @@ echo "data dir: $tmp/data ($fstype on $(df --output=source "$tmp" | tail -1)), $
 echo "broker:   ${argv[*]}"
 echo "bench:    ${bench[*]}"
 "${bench[@]}" | tee "$tmp/bench.out"
+nwarn=$(grep -cE ' (WARN|ERROR) ' "$tmp/ringletd.log" || true)
+echo "ringletd log: $nwarn warn/error lines"
+grep -E ' (WARN|ERROR) ' "$tmp/ringletd.log" | head -5 || true
 awk -v session="$session" '
      /^RESULT failover/ && !/FAILED/ {
         m = val("members"); raw = val("death_to_reassigned_ms median"); ms = val("minus_session_ms median");

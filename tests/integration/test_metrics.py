@@ -249,12 +249,17 @@ def metrics_partition_aggregate(ctx):
           "a slow Fetch is logged with log.slow.request.ms=200")
 
 
-def produce_timestamped(b, topic, n, base_ms, step_ms):
+def produce_timestamped(b, topic, n, base_ms, step_ms, one_batch=False):
+    """one_batch=False: a batch per record (commits land on batch boundaries); True: one
+    batch, so the committed offset points into the middle of a batch."""
     need_kafka()
-    p = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all", linger_ms=0)
+    p = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all",
+                      linger_ms=500 if one_batch else 0, batch_size=1 << 20)
     for i in range(n):
         p.send(topic, value=b"v%d" % i, partition=0, timestamp_ms=base_ms + i * step_ms)
-        p.flush()  # one batch per record: lag must find the record inside its batch too
+        if not one_batch:
+            p.flush()
+    p.flush()
     p.close()
 
 
@@ -323,7 +328,7 @@ def metrics_prometheus(ctx):
     b = admin_broker(ctx)
     topic, group, n = "metrics-prom", "prom-group", 30
     base = int(time.time() * 1000) - 120000
-    produce_timestamped(b, topic, n, base, 1000)
+    produce_timestamped(b, topic, n, base, 1000, one_batch=True)
     commit_halfway(b, topic, group, 10)
     lag_s = check_lag(b.admin_port, group, topic, 20, 10, base + 10 * 1000)
 
