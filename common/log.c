@@ -19,7 +19,7 @@ static enum rl_log_format log_format = RL_LOG_PLAIN;
 static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
 
 void rl_log_set_level(enum rl_log_level level) {
-    rl_log_level_current = (int)level;
+    __atomic_store_n(&rl_log_level_current, (int)level, __ATOMIC_RELAXED);
 }
 
 void rl_log_set_format(enum rl_log_format format) {
@@ -71,9 +71,10 @@ void rl_log_write(enum rl_log_level level, const char *module, const char *fmt, 
     if ((unsigned)level > RL_LOG_ERROR) level = RL_LOG_ERROR;
 
     if (log_format == RL_LOG_JSON) {
-        len = (size_t)snprintf(line, sizeof(line),
-                               "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"",
-                               when, ts.tv_nsec / 1000000, level_names[level], module);
+        len =
+            (size_t)snprintf(line, sizeof(line),
+                             "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"",
+                             when, ts.tv_nsec / 1000000, level_names[level], module);
         len = json_escape(line, len, sizeof(line) - 3, msg);
         line[len++] = '"';
         line[len++] = '}';

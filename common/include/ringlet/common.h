@@ -16,6 +16,7 @@
 enum rl_log_level { RL_LOG_DEBUG = 0, RL_LOG_INFO = 1, RL_LOG_WARN = 2, RL_LOG_ERROR = 3 };
 enum rl_log_format { RL_LOG_PLAIN = 0, RL_LOG_JSON = 1 };
 
+/* Read and written with relaxed atomics: the admin listener's thread may change it at runtime. */
 extern int rl_log_level_current;
 
 void rl_log_set_level(enum rl_log_level level);
@@ -27,7 +28,8 @@ void rl_log_write(enum rl_log_level level, const char *module, const char *fmt, 
 
 #define rl_log(level, module, ...)                                                                 \
     do {                                                                                           \
-        if ((int)(level) >= rl_log_level_current) rl_log_write((level), (module), __VA_ARGS__);   \
+        if ((int)(level) >= __atomic_load_n(&rl_log_level_current, __ATOMIC_RELAXED))              \
+            rl_log_write((level), (module), __VA_ARGS__);                                          \
     } while (0)
 #define rl_debug(module, ...) rl_log(RL_LOG_DEBUG, module, __VA_ARGS__)
 #define rl_info(module, ...)  rl_log(RL_LOG_INFO, module, __VA_ARGS__)
@@ -55,9 +57,9 @@ void rl_bug(const char *file, int line, const char *expr) __attribute__((noretur
 #define RL_MAX(a, b)     ((a) > (b) ? (a) : (b))
 
 /* ---- clocks --------------------------------------------------------------------------------- */
-int64_t rl_now_ms(void);        /* wall clock, ms since the Unix epoch (record timestamps) */
-int64_t rl_mono_ms(void);       /* monotonic ms (timeouts) */
-int64_t rl_mono_ns(void);       /* monotonic ns (latency measurement) */
+int64_t rl_now_ms(void);  /* wall clock, ms since the Unix epoch (record timestamps) */
+int64_t rl_mono_ms(void); /* monotonic ms (timeouts) */
+int64_t rl_mono_ns(void); /* monotonic ns (latency measurement) */
 
 /* ---- hashing (xxHash XXH3 64-bit) ----------------------------------------------------------- */
 uint64_t rl_hash64(const void *data, size_t len, uint64_t seed);
