@@ -7,7 +7,8 @@
  *      every partition of the topic again, for groups of 3 and 100 members (-n); printed raw,
  *      minus session.timeout.ms (the coordinator's and the clients' own share), and split into
  *      "detection" (kill -> first survivor's revoke) and "rebalance" (first revoke -> all
- *      partitions assigned);
+ *      partitions assigned; of it "join + sync": last survivor's revoke -> all assigned), next
+ *      to the coordinator's own view from DescribeGroups polled every 10 ms;
  *   2. OffsetCommit round trips per second with durable commits: synchronous rd_kafka_commit
  *      calls (async=0) back to back from one consumer, then from 8 consumers in 8 groups in
  *      parallel threads, once with the groups on 8 different __consumer_offsets partitions and

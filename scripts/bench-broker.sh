@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-build=build-release
+build="build-release"
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then build=$1; shift; fi
 if [ $# -gt 0 ] && [ "$1" = "--" ]; then shift; fi
 
@@ -37,6 +37,7 @@ for kv in ${RINGLETD_SET:-}; do settings+=(--set "$kv"); done
 
 broker_pid=""
 perf_pid=""
+# shellcheck disable=SC2317  # called through the EXIT trap
 cleanup() {
     if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" || true; fi
     if [ -n "$broker_pid" ]; then

@@ -10,11 +10,15 @@
 # $LIBRDKAFKA_SUITE_DIR (default build/librdkafka-suite) and reused by later runs.
 #
 # With BOOTSTRAP (host:port) the tests run against that broker; without it ringletd ($RINGLETD,
-# default build/broker/ringletd) is started on a free loopback port with a temporary data dir.
-# Every test number of scripts/librdkafka-suite/tests.txt runs in its own test-runner process,
-# SUITE_JOBS (2) at a time, each killed after SUITE_TEST_TIMEOUT seconds (300). One line per test
-# is printed (number, PASS/FAIL/SKIP, seconds, first failure) and, last, "N passed, M failed"
-# (a skipped test counts as failed: it proved nothing).
+# default build/broker/ringletd) is started on a free loopback port with a temporary data dir,
+# num.partitions=4 (the suite's default scenario) and group.initial.rebalance.delay.ms=0, plus a
+# second one with Kafka's default delay (3000) for the entries marked @rebalancedelay.
+# Every entry of scripts/librdkafka-suite/tests.txt runs in its own test-runner process (cwd
+# tests/, as the suite expects), SUITE_JOBS (2) at a time, each killed after SUITE_TEST_TIMEOUT
+# seconds (300; the runner's own per-test watchdog usually ends a hung test first). One line per
+# entry is printed (entry, PASS/FAIL/SKIP, seconds, first failure) and, last, exactly
+# "N passed, M failed" (a skipped test counts as failed: it proved nothing). Logs:
+# $LIBRDKAFKA_SUITE_DIR/results/<run>/<entry>/log, summary.tsv; results/last is the last run.
 #
 # Exit status: 1 if a test not listed in scripts/librdkafka-suite/expected-failures.txt failed,
 # 0 otherwise (expected failures that now pass are listed). 2: the suite could not be set up.
@@ -24,7 +28,9 @@
 # several tests pass without testing anything; default 0),
 # SUITE_TIMEOUT_MULTIPLIER (test.timeout.multiplier, default 2), TEST_KAFKA_VERSION (3.5.0),
 # SUITE_DOCS (a path: write the Markdown results page there, e.g.
-# docs/compatibility-librdkafka.md), RINGLETD_ARGS (extra ringletd arguments).
+# docs/compatibility-librdkafka.md), RINGLETD_ARGS (extra ringletd arguments), TEST_DEBUG and
+# SUBTESTS (passed to the runner), SUITE_BOOTSTRAP_REBALANCEDELAY (with BOOTSTRAP: the broker
+# for @rebalancedelay entries; without it they are SKIPs).
 # The whole script is one { } block, so bash parses it before running it: editing the file while
 # a run is in progress cannot change what that run does.
 {
@@ -183,8 +189,9 @@ start_ringletd() {
 }
 
 # Test entries: "NNNN" runs in the suite's default scenario (topic auto-creation on);
-# "NNNN:noautocreate" runs that number's tests of the noautocreate scenario (0045 has both)
-# against a broker with auto.create.topics.enable=false; "NNNN@rebalancedelay" runs against a
+# "NNNN:noautocreate" would run that number's tests of the noautocreate scenario against a broker
+# with auto.create.topics.enable=false (0045's two such tests also need kafka-topics.sh, so
+# tests.txt has none); "NNNN@rebalancedelay" runs against a
 # broker with Kafka's default group.initial.rebalance.delay.ms=3000 (0102 needs its two static
 # members to join the same first generation). Each profile gets its own ringletd.
 declare -A profile_args=(
