@@ -53,6 +53,7 @@
 #define MAX_IOV          16
 #define MAX_PENDING_REQS 128 /* per connection: stop reading beyond this many unanswered */
 #define TICK_MS          1000
+#define SCRATCH_IDLE_MS  10000
 
 enum rop_kind {
     ROP_ACCEPT = 1,
@@ -136,7 +137,10 @@ struct broker_reactor {
     uint64_t refused;
     char adv_host[256];
     int32_t adv_port;
-    char *addresses; /* "host:port,..." with the bound ports */
+    char *addresses;  /* "host:port,..." with the bound ports */
+    uint8_t *scratch; /* broker__scratch(): reused by Fetch to read records without faulting */
+    size_t scratch_cap;
+    int64_t scratch_used_ms; /* freed by the tick after SCRATCH_IDLE_MS unused */
 };
 
 static void conn_close(struct broker_conn *c, const char *why);
@@ -932,7 +936,24 @@ static void tick_fn(struct broker_timer *t) {
         if (c->dead || c->head || c->partial || c->hdr_len) continue;
         if (now - c->last_active_ms >= idle) conn_close(c, "idle for connections.max.idle.ms");
     }
+    if (r->scratch && now - r->scratch_used_ms >= SCRATCH_IDLE_MS) {
+        rl_free(r->scratch);
+        r->scratch = NULL;
+        r->scratch_cap = 0;
+    }
     broker_timer_arm(b, t, now + TICK_MS);
+}
+
+uint8_t *broker__scratch(struct broker *b, size_t n) {
+    struct broker_reactor *r = b->reactor;
+    if (!r) return NULL;
+    if (r->scratch_cap < n) {
+        rl_free(r->scratch);
+        r->scratch_cap = RL_MAX(n, (size_t)1 << 16);
+        r->scratch = rl_malloc(r->scratch_cap);
+    }
+    r->scratch_used_ms = rl_mono_ms();
+    return r->scratch;
 }
 
 /* Stop accepting, refuse new requests, and close connections once their queue is empty. */
@@ -1136,6 +1157,7 @@ void broker_reactor_destroy(struct broker *b) {
         if (r->listeners[i].fd >= 0) close(r->listeners[i].fd);
     rl_free(r->listeners);
     rl_free(r->addresses);
+    rl_free(r->scratch);
     if (r->ring_ok) io_uring_queue_exit(&r->ring); /* cancels whatever is still in flight */
     r->running = false;
     flush_dirty(r); /* requests completed after run returned: discard their responses */

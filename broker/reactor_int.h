@@ -29,6 +29,13 @@ enum {
     BROKER_RQ_CLOSE = 2, /* the connection closes once everything before this is sent */
 };
 
+/* ---- scratch memory -------------------------------------------------------------------------- */
+/* A buffer of at least n bytes owned by the reactor, valid until the next call (single-threaded
+ * use inside one handler call; kept between calls so its pages stay mapped, freed after a while
+ * unused). NULL when b has no reactor. For Fetch, which reads records into it and encodes the
+ * response from it in the same call. */
+uint8_t *broker__scratch(struct broker *b, size_t n);
+
 /* ---- dispatch (dispatch.c) ------------------------------------------------------------------- */
 /* Decodes req's header and runs its handler, or answers/closes for unknown APIs and versions.
  * req->frame/frame_len hold the frame (without the length prefix). */

@@ -79,12 +79,37 @@ const char *cli_err_name(int16_t code);
 int cli_print_results(struct cli *c, const char *kind, struct ringlet_admin_result *r, int n);
 
 /* Command implementations (cmd_*.c). */
-extern const struct cli_cmd cli_cmd_cluster_info, cli_cmd_cluster_api_versions;
+extern const struct cli_cmd cli_cmd_cluster_info, cli_cmd_cluster_api_versions,
+    cli_cmd_cluster_metrics;
 extern const struct cli_cmd cli_cmd_topic_list, cli_cmd_topic_describe, cli_cmd_topic_create,
     cli_cmd_topic_delete, cli_cmd_topic_alter_config, cli_cmd_topic_add_partitions;
 extern const struct cli_cmd cli_cmd_group_list, cli_cmd_group_describe, cli_cmd_group_delete,
     cli_cmd_group_offset_delete, cli_cmd_group_seek;
 extern const struct cli_cmd cli_cmd_produce, cli_cmd_consume;
+
+/* Prometheus text format (cmd_metrics.c): one sample with its labels (escapes decoded). */
+struct cli_prom_sample {
+    char *name;
+    int nlabels;
+    char **lname, **lval;
+    double value; /* NaN, +Inf and -Inf allowed */
+};
+struct cli_prom_set {
+    struct cli_prom_sample *s;
+    int n, cap;
+};
+/* Parses an exposition (comments, HELP/TYPE lines and blank lines skipped; optional timestamps
+ * ignored). Returns 0 with *out filled (free with cli_prom_set_free), or -EINVAL with the line
+ * and reason in errbuf. */
+int cli_prom_parse(const char *text, size_t len, struct cli_prom_set *out, char *errbuf,
+                   size_t errlen);
+void cli_prom_set_free(struct cli_prom_set *set);
+/* The value of label name, or NULL. */
+const char *cli_prom_label(const struct cli_prom_sample *s, const char *name);
+/* Quantile q of a histogram given as n cumulative buckets (upper bounds le ascending, the last
+ * +Inf; cum the cumulative counts), interpolated linearly inside the bucket as Prometheus's
+ * histogram_quantile. NaN if there are no observations or the buckets lack +Inf. */
+double cli_prom_quantile(double q, const double *le, const double *cum, int n);
 
 /* The CLI entry point: returns the process exit code. */
 int cli_main(int argc, char **argv, FILE *out, FILE *err);

@@ -15,6 +15,7 @@
 static const struct cli_cmd *const cmds[] = {
     &cli_cmd_cluster_info,
     &cli_cmd_cluster_api_versions,
+    &cli_cmd_cluster_metrics,
     &cli_cmd_topic_list,
     &cli_cmd_topic_describe,
     &cli_cmd_topic_create,
