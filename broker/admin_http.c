@@ -236,9 +236,10 @@ int broker_admin_http_start(struct broker *b) {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     b->metrics = m; /* before the thread starts: on_request reads it */
-    m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, b, MHD_OPTION_SOCK_ADDR,
-                              (const struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED,
-                              on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+    /* libmicrohttpd wants the logger first, so it also covers the other options' errors */
+    m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, b, MHD_OPTION_EXTERNAL_LOGGER,
+                              on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&ss,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!m->mhd) {
