@@ -680,6 +680,8 @@ static void print_json(struct cli *c, const char *admin, const struct summary *s
         out_json_int(&j, interval_ms);
     else
         out_json_null(&j);
+    out_json_key(&j, "sample_seconds"); /* measured time between the two scrapes */
+    json_num(&j, interval_ms > 0 ? secs : NAN);
     out_json_key(&j, "topics");
     out_json_arr_begin(&j);
     for (int i = 0; i < s->nt; i++) {
@@ -980,7 +982,7 @@ const struct cli_cmd cli_cmd_cluster_metrics = {
     "cluster",
     "metrics",
     "[--admin HOST:PORT] [--interval MS]",
-    "Summarize ringletd's Prometheus metrics (uptime, memory, traffic, latency, disk, lag).",
+    "Summarize ringletd's metrics: traffic, latency, disk, group lag.",
     "Fetches http://HOST:PORT/metrics from ringletd's admin listener and prints: uptime,\n"
     "resident memory, open connections, partitions offline, disk free and alert level,\n"
     "records in/out per topic, request latency p50/p99 per API (estimated from the\n"
