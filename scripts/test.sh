@@ -18,15 +18,29 @@ bash scripts/build.sh asan build-asan || exit 1
 echo "== ctest =="
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-(cd build-asan && ctest --output-on-failure --timeout 900 -j2) || fail=1
+(cd build-asan && ctest --output-on-failure --timeout 900 -j2) 2>&1 | tee build-asan/ctest.log
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
+# "NN% tests passed, F tests failed out of T"
+ctest_total=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' build-asan/ctest.log | tail -1)
+ctest_failed=$(sed -n 's/.* \([0-9]*\) tests failed out of.*/\1/p' build-asan/ctest.log | tail -1)
+ctest_total=${ctest_total:-0}
+ctest_failed=${ctest_failed:-0}
+[ "$ctest_total" -gt 0 ] || { echo "ctest ran no test"; fail=1; }
 
 echo "== fuzz =="
 if bash scripts/build.sh fuzz build-fuzz; then
-    bash scripts/fuzz.sh build-fuzz "${FUZZ_SECONDS:-60}" || fail=1
+    bash scripts/fuzz.sh build-fuzz "${FUZZ_SECONDS:-60}" 2>&1 | tee build-fuzz/fuzz.log
+    [ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
 else
     echo "fuzz build failed"; fail=1
 fi
 
 cd "$root"
-if [ $fail -ne 0 ]; then echo "test.sh: FAILED"; exit 1; fi
-echo "test.sh: all tests passed"
+fuzz_ok=$(grep -c '^   ok:' build-fuzz/fuzz.log 2>/dev/null || true)
+fuzz_bad=$(grep -c '^   FAILED:' build-fuzz/fuzz.log 2>/dev/null || true)
+passed=$((ctest_total - ctest_failed + ${fuzz_ok:-0}))
+failed=$((ctest_failed + ${fuzz_bad:-0}))
+if [ $fail -ne 0 ] && [ $failed -eq 0 ]; then failed=1; fi
+echo "test.sh: ctest $((ctest_total - ctest_failed))/$ctest_total, fuzz targets ${fuzz_ok:-0} clean"
+echo "summary: $passed passed, $failed failed"
+[ $fail -eq 0 ] || exit 1
