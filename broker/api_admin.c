@@ -34,6 +34,18 @@ static size_t cnt(int32_t n) {
     return n > 0 ? (size_t)n : 1;
 }
 
+/* An arena C string of a config value from a request, NULL for a null value. */
+static const char *arena_value(struct broker_request *req, struct proto_str v) {
+    return v.len < 0 ? NULL : broker_arena_strdup(&req->arena, v);
+}
+
+/* Arena room for n config names and n values. */
+static void alloc_pairs(struct broker_request *req, int32_t n, const char ***names,
+                        const char ***values) {
+    *names = proto_arena_alloc(&req->arena, cnt(n) * sizeof(char *));
+    *values = proto_arena_alloc(&req->arena, cnt(n) * sizeof(char *));
+}
+
 /* The broker option that supplies a topic config's default (synonyms). */
 static const char *tcfg_broker_name(int i) {
     switch (i) {
@@ -231,13 +243,11 @@ int broker_api_create_topics(struct broker_request *req) {
         }
         if (!err) {
             int32_t nc = RL_MAX(q->n_Configs, 0);
-            const char **names = proto_arena_alloc(&req->arena, cnt(nc) * sizeof(char *));
-            const char **values = proto_arena_alloc(&req->arena, cnt(nc) * sizeof(char *));
+            const char **names, **values;
+            alloc_pairs(req, nc, &names, &values);
             for (int32_t k = 0; k < nc; k++) {
                 names[k] = broker_arena_strdup(&req->arena, q->Configs[k].Name);
-                values[k] = q->Configs[k].Value.len < 0
-                                ? NULL
-                                : broker_arena_strdup(&req->arena, q->Configs[k].Value);
+                values[k] = arena_value(req, q->Configs[k].Value);
             }
             char *name = broker_arena_strdup(&req->arena, q->Name);
             struct broker_topic *t = NULL;
@@ -541,8 +551,35 @@ static const char broker_static_msg[] =
     "Broker configs cannot be changed at run time: set them in the config file (or with --set) "
     "and restart ringletd.";
 
-int broker_api_alter_configs(struct broker_request *req) {
+/* The error (and msg) for altering a resource that is not a topic. */
+static int alter_not_topic(int8_t type, char *msg, size_t msglen) {
+    if (type == RES_BROKER || type == RES_BROKER_LOGGER)
+        snprintf(msg, msglen, "%s", broker_static_msg);
+    else
+        snprintf(msg, msglen, "Unsupported resource type %d.", type);
+    return PROTO_ERR_INVALID_REQUEST;
+}
+
+static int alter_topic(struct broker_request *req, bool validate_only,
+                       struct AlterConfigsRequest_AlterConfigsResource *q, char *msg,
+                       size_t msglen) {
     struct broker *b = req->b;
+    struct broker_topic *t = broker_topic_find_str(b, q->ResourceName);
+    if (!t) {
+        snprintf(msg, msglen, "The topic does not exist.");
+        return PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    int32_t n = RL_MAX(q->n_Configs, 0);
+    const char **names, **values;
+    alloc_pairs(req, n, &names, &values);
+    for (int32_t k = 0; k < n; k++) {
+        names[k] = broker_arena_strdup(&req->arena, q->Configs[k].Name);
+        values[k] = arena_value(req, q->Configs[k].Value);
+    }
+    return broker_topic_set_configs(b, t, names, values, n, validate_only, msg, msglen);
+}
+
+int broker_api_alter_configs(struct broker_request *req) {
     int16_t v = req->hdr.ApiVersion;
     struct AlterConfigsRequest rq;
     proto_AlterConfigsRequest_init(&rq);
@@ -562,32 +599,9 @@ int broker_api_alter_configs(struct broker_request *req) {
         o->ResourceName = q->ResourceName;
         o->ErrorMessage = PROTO_STR_NULL;
         char msg[512] = "";
-        int err = PROTO_ERR_NONE;
-        if (q->ResourceType == RES_TOPIC) {
-            struct broker_topic *t = broker_topic_find_str(b, q->ResourceName);
-            if (!t) {
-                err = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
-                snprintf(msg, sizeof(msg), "The topic does not exist.");
-            } else {
-                int32_t n = RL_MAX(q->n_Configs, 0);
-                const char **names = proto_arena_alloc(&req->arena, cnt(n) * sizeof(char *));
-                const char **values = proto_arena_alloc(&req->arena, cnt(n) * sizeof(char *));
-                for (int32_t k = 0; k < n; k++) {
-                    names[k] = broker_arena_strdup(&req->arena, q->Configs[k].Name);
-                    values[k] = q->Configs[k].Value.len < 0
-                                    ? NULL
-                                    : broker_arena_strdup(&req->arena, q->Configs[k].Value);
-                }
-                err = broker_topic_set_configs(b, t, names, values, n, rq.ValidateOnly, msg,
-                                               sizeof(msg));
-            }
-        } else if (q->ResourceType == RES_BROKER || q->ResourceType == RES_BROKER_LOGGER) {
-            err = PROTO_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "%s", broker_static_msg);
-        } else {
-            err = PROTO_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "Unsupported resource type %d.", q->ResourceType);
-        }
+        int err = q->ResourceType == RES_TOPIC
+                      ? alter_topic(req, rq.ValidateOnly, q, msg, sizeof(msg))
+                      : alter_not_topic(q->ResourceType, msg, sizeof(msg));
         o->ErrorCode = (int16_t)err;
         if (err) o->ErrorMessage = amsg(req, msg);
     }
@@ -627,19 +641,29 @@ static void ov_del(struct ov_set *s, const char *name) {
     s->n--;
 }
 
+/* The next item of the comma-separated list at *pp (blanks around it trimmed; it may be empty)
+ * and its length, advancing *pp; NULL at the end of the list. */
+static const char *list_next(const char **pp, size_t *len) {
+    const char *p = *pp;
+    if (!*p) return NULL;
+    while (*p == ',' || *p == ' ')
+        p++;
+    const char *s = p;
+    while (*p && *p != ',')
+        p++;
+    const char *e = p;
+    while (e > s && e[-1] == ' ')
+        e--;
+    *len = (size_t)(e - s);
+    *pp = p;
+    return s;
+}
+
 static bool list_has(const char *list, const char *item, size_t len) {
-    const char *p = list;
-    while (*p) {
-        while (*p == ',' || *p == ' ')
-            p++;
-        const char *s = p;
-        while (*p && *p != ',')
-            p++;
-        const char *e = p;
-        while (e > s && e[-1] == ' ')
-            e--;
-        if ((size_t)(e - s) == len && memcmp(s, item, len) == 0) return true;
-    }
+    const char *p = list, *s;
+    size_t n;
+    while ((s = list_next(&p, &n)) != NULL)
+        if (n == len && memcmp(s, item, len) == 0) return true;
     return false;
 }
 
@@ -650,17 +674,9 @@ static char *list_apply(struct broker_request *req, const char *cur, const char 
     size_t o = 0;
     const char *srcs[2] = {cur, add ? arg : ""};
     for (int k = 0; k < 2; k++) {
-        const char *p = srcs[k];
-        while (*p) {
-            while (*p == ',' || *p == ' ')
-                p++;
-            const char *s = p;
-            while (*p && *p != ',')
-                p++;
-            const char *e = p;
-            while (e > s && e[-1] == ' ')
-                e--;
-            size_t len = (size_t)(e - s);
+        const char *p = srcs[k], *s;
+        size_t len;
+        while ((s = list_next(&p, &len)) != NULL) {
             if (!len) continue;
             if (!add && list_has(arg, s, len)) continue;
             if (o && list_has(out, s, len)) continue;
@@ -686,8 +702,7 @@ static int incremental_topic(struct broker_request *req, bool validate_only,
     int32_t n = RL_MAX(q->n_Configs, 0);
     struct ov_set s = {0};
     s.cap = t->n_ov + n + 1;
-    s.names = proto_arena_alloc(&req->arena, (size_t)s.cap * sizeof(char *));
-    s.values = proto_arena_alloc(&req->arena, (size_t)s.cap * sizeof(char *));
+    alloc_pairs(req, s.cap, &s.names, &s.values);
     for (int32_t k = 0; k < t->n_ov; k++)
         ov_put(&s, t->ov_names[k], t->ov_values[k]);
     for (int32_t k = 0; k < n; k++) {
@@ -705,7 +720,7 @@ static int incremental_topic(struct broker_request *req, bool validate_only,
             snprintf(msg, msglen, "Unknown topic config name: %s", name);
             return PROTO_ERR_INVALID_CONFIG;
         }
-        char *value = c->Value.len < 0 ? NULL : broker_arena_strdup(&req->arena, c->Value);
+        const char *value = arena_value(req, c->Value);
         switch (c->ConfigOperation) {
         case OP_SET:
             if (!value) {
@@ -760,16 +775,9 @@ int broker_api_incremental_alter_configs(struct broker_request *req) {
         o->ResourceName = q->ResourceName;
         o->ErrorMessage = PROTO_STR_NULL;
         char msg[512] = "";
-        int err;
-        if (q->ResourceType == RES_TOPIC) {
-            err = incremental_topic(req, rq.ValidateOnly, q, msg, sizeof(msg));
-        } else if (q->ResourceType == RES_BROKER || q->ResourceType == RES_BROKER_LOGGER) {
-            err = PROTO_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "%s", broker_static_msg);
-        } else {
-            err = PROTO_ERR_INVALID_REQUEST;
-            snprintf(msg, sizeof(msg), "Unsupported resource type %d.", q->ResourceType);
-        }
+        int err = q->ResourceType == RES_TOPIC
+                      ? incremental_topic(req, rq.ValidateOnly, q, msg, sizeof(msg))
+                      : alter_not_topic(q->ResourceType, msg, sizeof(msg));
         o->ErrorCode = (int16_t)err;
         if (err) o->ErrorMessage = amsg(req, msg);
     }

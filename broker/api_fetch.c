@@ -151,7 +151,7 @@ static void fetch_complete(struct fetch_ctx *c) {
     int64_t bytes = fetch_fill(c);
     broker_metrics_fetch_done(req->b, &c->rq, &c->rs);
     /* Size the response buffer once instead of doubling it (and copying) while encoding. */
-    proto_writer_reserve(&req->out, (size_t)bytes + 256 + (size_t)c->n_parts * 64);
+    broker__response_reserve(req, (size_t)bytes + 256 + (size_t)c->n_parts * 64);
     BROKER_RESPOND(req, FetchResponse, &c->rs);
     for (int32_t i = 0; i < c->n_kept; i++)
         broker_topic_release(c->kept[i]);

@@ -18,6 +18,14 @@
  * ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12 */
 #define CLUSTER_OPS ((1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12))
 
+/* This broker's advertised host (127.0.0.1 when it has none) and port. */
+static struct proto_str advertised_host(struct broker *b, int32_t *port) {
+    const char *host = NULL;
+    *port = 0;
+    broker_advertised_listener(b, &host, port);
+    return proto_str_c(host ? host : "127.0.0.1");
+}
+
 static void fill_topic(struct broker_request *req, struct MetadataResponse_MetadataResponseTopic *o,
                        struct broker_topic *t, bool with_ops) {
     struct broker *b = req->b;
@@ -58,15 +66,11 @@ int broker_api_metadata(struct broker_request *req) {
     }
     struct MetadataResponse rs;
     proto_MetadataResponse_init(&rs);
-    const char *host = NULL;
-    int32_t port = 0;
-    broker_advertised_listener(b, &host, &port);
     struct MetadataResponse_MetadataResponseBroker *br =
         proto_arena_alloc(&req->arena, sizeof(*br));
     proto_MetadataResponse_MetadataResponseBroker_init(br);
     br->NodeId = b->node_id;
-    br->Host = proto_str_c(host ? host : "127.0.0.1");
-    br->Port = port;
+    br->Host = advertised_host(b, &br->Port);
     rs.Brokers = br;
     rs.n_Brokers = 1;
     rs.ClusterId = proto_str_c(b->cluster_id);
@@ -124,15 +128,11 @@ int broker_api_describe_cluster(struct broker_request *req) {
     }
     struct DescribeClusterResponse rs;
     proto_DescribeClusterResponse_init(&rs);
-    const char *host = NULL;
-    int32_t port = 0;
-    broker_advertised_listener(b, &host, &port);
     struct DescribeClusterResponse_DescribeClusterBroker *br =
         proto_arena_alloc(&req->arena, sizeof(*br));
     proto_DescribeClusterResponse_DescribeClusterBroker_init(br);
     br->BrokerId = b->node_id;
-    br->Host = proto_str_c(host ? host : "127.0.0.1");
-    br->Port = port;
+    br->Host = advertised_host(b, &br->Port);
     rs.Brokers = br;
     rs.n_Brokers = 1;
     rs.ClusterId = proto_str_c(b->cluster_id);

@@ -17,6 +17,11 @@
 #define TS_EARLIEST_LOCAL (-4)
 #define TS_EARLIEST_TIER  (-5)
 
+/* Arena room for the response array of n (>= 0) elements of size bytes (never zero bytes). */
+static void *arena_array(struct broker_request *req, int32_t n, size_t size) {
+    return proto_arena_alloc(&req->arena, (size_t)(n ? n : 1) * size);
+}
+
 /* Refines a batch-level timestamp lookup to the first record with timestamp >= ts. */
 static void refine_by_record(struct broker_request *req, struct storage_log *log, int64_t ts,
                              int64_t *offset, int64_t *rec_ts) {
@@ -115,17 +120,14 @@ int broker_api_list_offsets(struct broker_request *req) {
     struct ListOffsetsResponse rs;
     proto_ListOffsetsResponse_init(&rs);
     rs.n_Topics = RL_MAX(rq.n_Topics, 0);
-    rs.Topics = proto_arena_alloc(&req->arena,
-                                  (size_t)(rs.n_Topics ? rs.n_Topics : 1) * sizeof(*rs.Topics));
+    rs.Topics = arena_array(req, rs.n_Topics, sizeof(*rs.Topics));
     for (int32_t i = 0; i < rs.n_Topics; i++) {
         struct ListOffsetsRequest_ListOffsetsTopic *tq = &rq.Topics[i];
         struct ListOffsetsResponse_ListOffsetsTopicResponse *tr = &rs.Topics[i];
         proto_ListOffsetsResponse_ListOffsetsTopicResponse_init(tr);
         tr->Name = tq->Name;
         tr->n_Partitions = RL_MAX(tq->n_Partitions, 0);
-        tr->Partitions =
-            proto_arena_alloc(&req->arena, (size_t)(tr->n_Partitions ? tr->n_Partitions : 1) *
-                                               sizeof(*tr->Partitions));
+        tr->Partitions = arena_array(req, tr->n_Partitions, sizeof(*tr->Partitions));
         struct broker_topic *t = broker_topic_find_str(b, tq->Name);
         for (int32_t j = 0; j < tr->n_Partitions; j++) {
             struct ListOffsetsResponse_ListOffsetsPartitionResponse *out = &tr->Partitions[j];
@@ -156,17 +158,14 @@ int broker_api_offset_for_leader_epoch(struct broker_request *req) {
     struct OffsetForLeaderEpochResponse rs;
     proto_OffsetForLeaderEpochResponse_init(&rs);
     rs.n_Topics = RL_MAX(rq.n_Topics, 0);
-    rs.Topics = proto_arena_alloc(&req->arena,
-                                  (size_t)(rs.n_Topics ? rs.n_Topics : 1) * sizeof(*rs.Topics));
+    rs.Topics = arena_array(req, rs.n_Topics, sizeof(*rs.Topics));
     for (int32_t i = 0; i < rs.n_Topics; i++) {
         struct OffsetForLeaderEpochRequest_OffsetForLeaderTopic *tq = &rq.Topics[i];
         struct OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult *tr = &rs.Topics[i];
         proto_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_init(tr);
         tr->Topic = tq->Topic;
         tr->n_Partitions = RL_MAX(tq->n_Partitions, 0);
-        tr->Partitions =
-            proto_arena_alloc(&req->arena, (size_t)(tr->n_Partitions ? tr->n_Partitions : 1) *
-                                               sizeof(*tr->Partitions));
+        tr->Partitions = arena_array(req, tr->n_Partitions, sizeof(*tr->Partitions));
         struct broker_topic *t = broker_topic_find_str(b, tq->Topic);
         for (int32_t j = 0; j < tr->n_Partitions; j++) {
             struct OffsetForLeaderEpochRequest_OffsetForLeaderPartition *in = &tq->Partitions[j];
@@ -207,17 +206,14 @@ int broker_api_delete_records(struct broker_request *req) {
     struct DeleteRecordsResponse rs;
     proto_DeleteRecordsResponse_init(&rs);
     rs.n_Topics = RL_MAX(rq.n_Topics, 0);
-    rs.Topics = proto_arena_alloc(&req->arena,
-                                  (size_t)(rs.n_Topics ? rs.n_Topics : 1) * sizeof(*rs.Topics));
+    rs.Topics = arena_array(req, rs.n_Topics, sizeof(*rs.Topics));
     for (int32_t i = 0; i < rs.n_Topics; i++) {
         struct DeleteRecordsRequest_DeleteRecordsTopic *tq = &rq.Topics[i];
         struct DeleteRecordsResponse_DeleteRecordsTopicResult *tr = &rs.Topics[i];
         proto_DeleteRecordsResponse_DeleteRecordsTopicResult_init(tr);
         tr->Name = tq->Name;
         tr->n_Partitions = RL_MAX(tq->n_Partitions, 0);
-        tr->Partitions =
-            proto_arena_alloc(&req->arena, (size_t)(tr->n_Partitions ? tr->n_Partitions : 1) *
-                                               sizeof(*tr->Partitions));
+        tr->Partitions = arena_array(req, tr->n_Partitions, sizeof(*tr->Partitions));
         struct broker_topic *t = broker_topic_find_str(b, tq->Name);
         for (int32_t j = 0; j < tr->n_Partitions; j++) {
             struct DeleteRecordsRequest_DeleteRecordsPartition *in = &tq->Partitions[j];

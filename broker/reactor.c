@@ -54,6 +54,7 @@
 #define MAX_PENDING_REQS 128 /* per connection: stop reading beyond this many unanswered */
 #define TICK_MS          1000
 #define SCRATCH_IDLE_MS  10000
+#define SPARE_MIN        ((size_t)1 << 18) /* response buffers kept for reuse from this size */
 
 enum rop_kind {
     ROP_ACCEPT = 1,
@@ -140,7 +141,8 @@ struct broker_reactor {
     char *addresses;  /* "host:port,..." with the bound ports */
     uint8_t *scratch; /* broker__scratch(): reused by Fetch to read records without faulting */
     size_t scratch_cap;
-    int64_t scratch_used_ms; /* freed by the tick after SCRATCH_IDLE_MS unused */
+    int64_t scratch_used_ms;       /* freed by the tick after SCRATCH_IDLE_MS unused */
+    struct proto_writer spare_out; /* the largest big response buffer freed, for reuse */
 };
 
 static void conn_close(struct broker_conn *c, const char *why);
@@ -322,6 +324,11 @@ static struct broker_request *request_new(struct broker_conn *c, size_t frame_le
 static void request_free(struct broker_request *req) {
     struct broker_reactor *r = req->conn->r;
     proto_arena_destroy(&req->arena);
+    if (req->out.cap >= SPARE_MIN && req->out.cap > r->spare_out.cap) {
+        proto_writer_free(&r->spare_out);
+        r->spare_out = req->out;
+        proto_writer_init(&req->out);
+    }
     proto_writer_free(&req->out);
     rl_free(req);
     r->n_reqs--;
@@ -941,6 +948,10 @@ static void tick_fn(struct broker_timer *t) {
         r->scratch = NULL;
         r->scratch_cap = 0;
     }
+    if (r->spare_out.cap && now - r->scratch_used_ms >= SCRATCH_IDLE_MS) {
+        proto_writer_free(&r->spare_out);
+        proto_writer_init(&r->spare_out);
+    }
     broker_timer_arm(b, t, now + TICK_MS);
 }
 
@@ -954,6 +965,18 @@ uint8_t *broker__scratch(struct broker *b, size_t n) {
     }
     r->scratch_used_ms = rl_mono_ms();
     return r->scratch;
+}
+
+void broker__response_reserve(struct broker_request *req, size_t n) {
+    struct broker_reactor *r = req->b->reactor;
+    if (r && req->out.cap < n && r->spare_out.cap >= n) {
+        proto_writer_free(&req->out);
+        req->out = r->spare_out;
+        req->out.len = 0;
+        proto_writer_init(&r->spare_out);
+        r->scratch_used_ms = rl_mono_ms();
+    }
+    proto_writer_reserve(&req->out, n);
 }
 
 /* Stop accepting, refuse new requests, and close connections once their queue is empty. */
@@ -1157,7 +1180,6 @@ void broker_reactor_destroy(struct broker *b) {
         if (r->listeners[i].fd >= 0) close(r->listeners[i].fd);
     rl_free(r->listeners);
     rl_free(r->addresses);
-    rl_free(r->scratch);
     if (r->ring_ok) io_uring_queue_exit(&r->ring); /* cancels whatever is still in flight */
     r->running = false;
     flush_dirty(r); /* requests completed after run returned: discard their responses */
@@ -1180,6 +1202,8 @@ void broker_reactor_destroy(struct broker *b) {
     if (leftover)
         rl_warn("reactor", "%llu request(s) never completed before shutdown",
                 (unsigned long long)leftover);
+    rl_free(r->scratch);
+    proto_writer_free(&r->spare_out);
     broker__heap_free(&r->timers);
     if (r->sig_fd >= 0) close(r->sig_fd);
     if (r->wake_fd >= 0) close(r->wake_fd);

@@ -35,6 +35,9 @@ enum {
  * unused). NULL when b has no reactor. For Fetch, which reads records into it and encodes the
  * response from it in the same call. */
 uint8_t *broker__scratch(struct broker *b, size_t n);
+/* Makes req->out hold at least n bytes, taking over the reactor's spare response buffer (the
+ * largest big one freed lately, pages already mapped) when it is big enough. */
+void broker__response_reserve(struct broker_request *req, size_t n);
 
 /* ---- dispatch (dispatch.c) ------------------------------------------------------------------- */
 /* Decodes req's header and runs its handler, or answers/closes for unknown APIs and versions.

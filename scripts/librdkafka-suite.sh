@@ -11,8 +11,9 @@
 #
 # With BOOTSTRAP (host:port) the tests run against that broker; without it ringletd ($RINGLETD,
 # default build/broker/ringletd) is started on a free loopback port with a temporary data dir,
-# num.partitions=4 (the suite's default scenario) and group.initial.rebalance.delay.ms=0, plus a
-# second one with Kafka's default delay (3000) for the entries marked @rebalancedelay.
+# num.partitions=4 (the suite's default scenario) and group.initial.rebalance.delay.ms=0 (saves
+# 3 s per group in most group tests), plus a second one with Kafka's default delay (3000) for the
+# entries marked @rebalancedelay.
 # Every entry of scripts/librdkafka-suite/tests.txt runs in its own test-runner process (cwd
 # tests/, as the suite expects), SUITE_JOBS (2) at a time, each killed after SUITE_TEST_TIMEOUT
 # seconds (300; the runner's own per-test watchdog usually ends a hung test first). One line per
@@ -192,8 +193,9 @@ start_ringletd() {
 # "NNNN:noautocreate" would run that number's tests of the noautocreate scenario against a broker
 # with auto.create.topics.enable=false (0045's two such tests also need kafka-topics.sh, so
 # tests.txt has none); "NNNN@rebalancedelay" runs against a
-# broker with Kafka's default group.initial.rebalance.delay.ms=3000 (0102 needs its two static
-# members to join the same first generation). Each profile gets its own ringletd.
+# broker with Kafka's default group.initial.rebalance.delay.ms=3000 (0102 and 0118 need their two
+# consumers to join the same first generation: with no delay the first one forms a generation
+# alone, and the test never polls it through the rebalance the second one's join starts). Each profile gets its own ringletd.
 declare -A profile_args=(
     [noautocreate]="--set auto.create.topics.enable=false"
     [rebalancedelay]="--set group.initial.rebalance.delay.ms=3000"

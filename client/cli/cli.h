@@ -72,11 +72,26 @@ const char *cli_strerror(int neg_errno);
 /* "NONE" for 0, else Kafka's error name. */
 const char *cli_err_name(int16_t code);
 
+/* The option table and handler of a command without options of its own. */
+extern const struct cli_opt cli_none_opts[];
+int cli_no_opts(struct cli *c, void *ctx, int id, const char *arg);
+/* Start of a command without options or operands: parses argv and gets the client. Returns 0,
+ * or the code to return (as cli_parse, or CLI_USAGE / CLI_FAIL after printing why). */
+int cli_start(struct cli *c, int argc, char **argv, struct ringlet_client **cl);
+/* Likewise for a command that takes one or more names of kind what ("topic") and no options:
+ * on 0 the names are in pos/npos (caller frees pos); otherwise pos is already freed. */
+int cli_start_names(struct cli *c, int argc, char **argv, const char *what, char ***pos, int *npos,
+                    struct ringlet_client **cl);
+
 /* One result row per named object (topic, group; rows as the library's admin calls return
  * them, freed with ringlet_admin_results_free): prints a NAME/STATUS/MESSAGE table or
  * {"results":[{"name","error","message"}]}; returns CLI_FAIL if any row failed. kind is the
  * column title ("TOPIC"). */
 int cli_print_results(struct cli *c, const char *kind, struct ringlet_admin_result *r, int n);
+/* Ends an admin call that returned call_rc (its message in err): CLI_FAIL after printing err if
+ * it failed, else cli_print_results' code, and frees the rows. */
+int cli_admin_results(struct cli *c, int call_rc, const char *err, const char *kind,
+                      struct ringlet_admin_result *r, int n);
 
 /* Command implementations (cmd_*.c). */
 extern const struct cli_cmd cli_cmd_cluster_info, cli_cmd_cluster_api_versions,

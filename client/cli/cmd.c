@@ -363,24 +363,55 @@ int cli_main(int argc, char **argv, FILE *out, FILE *err) {
 
 /* ---- cluster info ---------------------------------------------------------------------------- */
 
-static int no_opts(struct cli *c, void *ctx, int id, const char *arg) {
+int cli_no_opts(struct cli *c, void *ctx, int id, const char *arg) {
     (void)ctx;
     (void)id;
     (void)arg;
     return cli_usage(c, "unexpected option");
 }
 
-static const struct cli_opt none_opts[] = {{NULL, 0, false, 0}};
+const struct cli_opt cli_none_opts[] = {{NULL, 0, false, 0}};
 
-static int run_cluster_info(struct cli *c, int argc, char **argv) {
+int cli_start(struct cli *c, int argc, char **argv, struct ringlet_client **cl) {
     char **pos;
     int npos;
-    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
+    int rc = cli_parse(c, argc, argv, cli_none_opts, cli_no_opts, NULL, &pos, &npos);
     if (rc) return rc;
     rl_free(pos);
     if (npos) return cli_usage(c, "takes no operands");
+    return cli_client(c, cl) ? CLI_FAIL : 0;
+}
+
+int cli_start_names(struct cli *c, int argc, char **argv, const char *what, char ***pos, int *npos,
+                    struct ringlet_client **cl) {
+    int rc = cli_parse(c, argc, argv, cli_none_opts, cli_no_opts, NULL, pos, npos);
+    if (rc) return rc;
+    if (*npos == 0)
+        rc = cli_usage(c, "name at least one %s", what);
+    else if (cli_client(c, cl))
+        rc = CLI_FAIL;
+    if (rc) {
+        rl_free(*pos);
+        *pos = NULL;
+    }
+    return rc;
+}
+
+int cli_admin_results(struct cli *c, int call_rc, const char *err, const char *kind,
+                      struct ringlet_admin_result *r, int n) {
+    if (call_rc != 0) {
+        cli_errorf(c, "%s", err);
+        return CLI_FAIL;
+    }
+    int rc = cli_print_results(c, kind, r, n);
+    ringlet_admin_results_free(r, n);
+    return rc;
+}
+
+static int run_cluster_info(struct cli *c, int argc, char **argv) {
     struct ringlet_client *cl;
-    if (cli_client(c, &cl)) return CLI_FAIL;
+    int rc = cli_start(c, argc, argv, &cl);
+    if (rc) return rc;
     struct ringlet_metadata *md = NULL;
     char err[256];
     bool dc = false;
@@ -414,9 +445,7 @@ static int run_cluster_info(struct cli *c, int argc, char **argv) {
             out_json_bool(&j, md->brokers[i].id == md->controller_id);
             out_json_obj_end(&j);
         }
-        out_json_arr_end(&j);
-        out_json_obj_end(&j);
-        out_json_newline(&j);
+        out_json_list_end(&j);
     } else {
         fprintf(c->out, "CLUSTER ID  %s\nCONTROLLER  %" PRId32 "\n\n",
                 md->cluster_id ? md->cluster_id : "-", md->controller_id);
@@ -449,20 +478,15 @@ const struct cli_cmd cli_cmd_cluster_info = {
     "Examples:\n"
     "  ringlet cluster info\n"
     "  ringlet -b kafka1:9092,kafka2:9092 cluster info --format json\n",
-    none_opts,
+    cli_none_opts,
     run_cluster_info};
 
 /* ---- cluster api-versions -------------------------------------------------------------------- */
 
 static int run_api_versions(struct cli *c, int argc, char **argv) {
-    char **pos;
-    int npos;
-    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
-    if (rc) return rc;
-    rl_free(pos);
-    if (npos) return cli_usage(c, "takes no operands");
     struct ringlet_client *cl;
-    if (cli_client(c, &cl)) return CLI_FAIL;
+    int rc = cli_start(c, argc, argv, &cl);
+    if (rc) return rc;
     struct ringlet_conn *conn = NULL;
     char err[256];
     if (ringlet_client_any_conn(cl, &conn, err, sizeof(err)) != 0) {
@@ -521,9 +545,7 @@ static int run_api_versions(struct cli *c, int argc, char **argv) {
         }
     }
     if (c->json) {
-        out_json_arr_end(&j);
-        out_json_obj_end(&j);
-        out_json_newline(&j);
+        out_json_list_end(&j);
     } else {
         out_table_print(c->out, &t);
         out_table_free(&t);
@@ -538,7 +560,7 @@ const struct cli_cmd cli_cmd_cluster_api_versions = {
     "Show the API versions a broker supports and the ones ringlet would use.",
     "Sends ApiVersions (v3, falling back on UNSUPPORTED_VERSION) to a bootstrap broker.\n\n"
     "Examples:\n  ringlet cluster api-versions\n  ringlet cluster api-versions --format json\n",
-    none_opts,
+    cli_none_opts,
     run_api_versions};
 
 /* ---- shared result rows ---------------------------------------------------------------------- */
@@ -549,10 +571,7 @@ int cli_print_results(struct cli *c, const char *kind, struct ringlet_admin_resu
         if (r[i].error != 0) rc = CLI_FAIL;
     if (c->json) {
         struct out_json j;
-        out_json_init(&j, c->out);
-        out_json_obj_begin(&j);
-        out_json_key(&j, "results");
-        out_json_arr_begin(&j);
+        out_json_list_begin(&j, c->out, "results");
         for (int i = 0; i < n; i++) {
             out_json_obj_begin(&j);
             out_json_key(&j, "name");
@@ -566,9 +585,7 @@ int cli_print_results(struct cli *c, const char *kind, struct ringlet_admin_resu
             out_json_str(&j, r[i].message);
             out_json_obj_end(&j);
         }
-        out_json_arr_end(&j);
-        out_json_obj_end(&j);
-        out_json_newline(&j);
+        out_json_list_end(&j);
         return rc;
     }
     struct out_table t;

@@ -13,16 +13,6 @@
 #include "cli.h"
 #include "ringlet/common.h"
 
-
-static const struct cli_opt none_opts[] = {{NULL, 0, false, 0}};
-
-static int no_opts(struct cli *c, void *ctx, int id, const char *arg) {
-    (void)ctx;
-    (void)id;
-    (void)arg;
-    return cli_usage(c, "unexpected option");
-}
-
 static int req_timeout(const struct cli *c) {
     return c->timeout_ms > 0 ? c->timeout_ms : 30000;
 }
@@ -30,14 +20,9 @@ static int req_timeout(const struct cli *c) {
 /* ---- group list ------------------------------------------------------------------------------ */
 
 static int run_list(struct cli *c, int argc, char **argv) {
-    char **pos;
-    int npos;
-    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
-    if (rc) return rc;
-    rl_free(pos);
-    if (npos) return cli_usage(c, "takes no operands");
     struct ringlet_client *cl;
-    if (cli_client(c, &cl)) return CLI_FAIL;
+    int rc = cli_start(c, argc, argv, &cl);
+    if (rc) return rc;
     char err[256];
     struct ringlet_group_listing *rows = NULL;
     int nrows = 0, failed = 0;
@@ -52,10 +37,7 @@ static int run_list(struct cli *c, int argc, char **argv) {
     }
     if (c->json) {
         struct out_json j;
-        out_json_init(&j, c->out);
-        out_json_obj_begin(&j);
-        out_json_key(&j, "groups");
-        out_json_arr_begin(&j);
+        out_json_list_begin(&j, c->out, "groups");
         for (int i = 0; i < nrows; i++) {
             out_json_obj_begin(&j);
             out_json_key(&j, "group");
@@ -66,9 +48,7 @@ static int run_list(struct cli *c, int argc, char **argv) {
             out_json_str(&j, rows[i].state);
             out_json_obj_end(&j);
         }
-        out_json_arr_end(&j);
-        out_json_obj_end(&j);
-        out_json_newline(&j);
+        out_json_list_end(&j);
     } else {
         struct out_table t;
         const char *h[] = {"GROUP", "PROTOCOL-TYPE", "STATE"};
@@ -90,7 +70,7 @@ const struct cli_cmd cli_cmd_group_list = {
     "[options]",
     "List consumer groups (ListGroups on every broker).",
     "Examples:\n  ringlet group list\n  ringlet group list --format json\n",
-    none_opts,
+    cli_none_opts,
     run_list};
 
 /* ---- committed offsets and lag --------------------------------------------------------------- */
@@ -554,18 +534,13 @@ static int run_describe(struct cli *c, int argc, char **argv) {
     }
     struct out_json j;
     if (c->json) {
-        out_json_init(&j, c->out);
-        out_json_obj_begin(&j);
-        out_json_key(&j, "groups");
-        out_json_arr_begin(&j);
+        out_json_list_begin(&j, c->out, "groups");
     }
     rc = CLI_OK;
     for (int i = 0; i < npos; i++)
         if (describe_one(c, cl, pos[i], o.topics, o.ntopics, &j, i == 0)) rc = CLI_FAIL;
     if (c->json) {
-        out_json_arr_end(&j);
-        out_json_obj_end(&j);
-        out_json_newline(&j);
+        out_json_list_end(&j);
     }
     for (int i = 0; i < o.ntopics; i++)
         rl_free(o.topics[i]);
@@ -594,27 +569,14 @@ const struct cli_cmd cli_cmd_group_describe = {
 static int run_delete(struct cli *c, int argc, char **argv) {
     char **pos;
     int npos;
-    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
-    if (rc) return rc;
-    if (npos == 0) {
-        rl_free(pos);
-        return cli_usage(c, "name at least one group");
-    }
     struct ringlet_client *cl;
-    if (cli_client(c, &cl)) {
-        rl_free(pos);
-        return CLI_FAIL;
-    }
+    int rc = cli_start_names(c, argc, argv, "group", &pos, &npos, &cl);
+    if (rc) return rc;
     struct ringlet_admin_result *r = NULL;
     char err[256];
-    if (ringlet_admin_delete_groups(cl, (const char *const *)pos, npos, req_timeout(c), &r, err,
-                                    sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        rl_free(pos);
-        return CLI_FAIL;
-    }
-    rc = cli_print_results(c, "GROUP", r, npos);
-    ringlet_admin_results_free(r, npos);
+    rc = ringlet_admin_delete_groups(cl, (const char *const *)pos, npos, req_timeout(c), &r, err,
+                                     sizeof(err));
+    rc = cli_admin_results(c, rc, err, "GROUP", r, npos);
     rl_free(pos);
     return rc;
 }
@@ -624,7 +586,7 @@ const struct cli_cmd cli_cmd_group_delete = {"group",
                                              "GROUP... [options]",
                                              "Delete groups (they must have no active members).",
                                              "Examples:\n  ringlet group delete old-billing\n",
-                                             none_opts,
+                                             cli_none_opts,
                                              run_delete};
 
 /* ---- group offset-delete --------------------------------------------------------------------- */
@@ -691,14 +653,9 @@ static int run_offset_delete(struct cli *c, int argc, char **argv) {
         ringlet_metadata_free(md);
     }
     struct ringlet_admin_result *r = NULL;
-    if (ringlet_admin_delete_group_offsets(cl, pos[0], pos[1], o.parts, o.nparts, &r, err,
-                                           sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        rc = CLI_FAIL;
-    } else {
-        rc = cli_print_results(c, "PARTITION", r, o.nparts);
-        ringlet_admin_results_free(r, o.nparts);
-    }
+    rc = ringlet_admin_delete_group_offsets(cl, pos[0], pos[1], o.parts, o.nparts, &r, err,
+                                            sizeof(err));
+    rc = cli_admin_results(c, rc, err, "PARTITION", r, o.nparts);
 out:
     rl_free(o.parts);
     rl_free(pos);
@@ -936,9 +893,7 @@ static int run_seek(struct cli *c, int argc, char **argv) {
                 out_json_null(&j);
             out_json_obj_end(&j);
         }
-        out_json_arr_end(&j);
-        out_json_obj_end(&j);
-        out_json_newline(&j);
+        out_json_list_end(&j);
     } else {
         struct out_table t;
         const char *h[] = {"TOPIC", "PARTITION", "CURRENT", "NEW", "ERROR"};

@@ -734,9 +734,7 @@ static void print_json(struct cli *c, const char *admin, const struct summary *s
         json_num(&j, g->max_lag_s);
         out_json_obj_end(&j);
     }
-    out_json_arr_end(&j);
-    out_json_obj_end(&j);
-    out_json_newline(&j);
+    out_json_list_end(&j);
 }
 
 static void print_table(struct cli *c, const char *admin, const struct summary *s, int interval_ms,

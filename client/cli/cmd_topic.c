@@ -12,15 +12,6 @@
 #include "cli.h"
 #include "ringlet/common.h"
 
-static const struct cli_opt none_opts[] = {{NULL, 0, false, 0}};
-
-static int no_opts(struct cli *c, void *ctx, int id, const char *arg) {
-    (void)ctx;
-    (void)id;
-    (void)arg;
-    return cli_usage(c, "unexpected option");
-}
-
 static void fmt_nodes(char *buf, size_t len, const int32_t *ids, int32_t n) {
     size_t o = 0;
     buf[0] = '\0';
@@ -31,14 +22,9 @@ static void fmt_nodes(char *buf, size_t len, const int32_t *ids, int32_t n) {
 /* ---- topic list ------------------------------------------------------------------------------ */
 
 static int run_list(struct cli *c, int argc, char **argv) {
-    char **pos;
-    int npos;
-    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
-    if (rc) return rc;
-    rl_free(pos);
-    if (npos) return cli_usage(c, "takes no operands");
     struct ringlet_client *cl;
-    if (cli_client(c, &cl)) return CLI_FAIL;
+    int rc = cli_start(c, argc, argv, &cl);
+    if (rc) return rc;
     struct ringlet_metadata *md = NULL;
     char err[256];
     if (ringlet_metadata_get(cl, NULL, -1, false, &md, err, sizeof(err)) != 0) {
@@ -49,10 +35,7 @@ static int run_list(struct cli *c, int argc, char **argv) {
     struct out_json j;
     struct out_table t;
     if (c->json) {
-        out_json_init(&j, c->out);
-        out_json_obj_begin(&j);
-        out_json_key(&j, "topics");
-        out_json_arr_begin(&j);
+        out_json_list_begin(&j, c->out, "topics");
     } else {
         const char *h[] = {"NAME", "PARTITIONS", "REPLICAS", "INTERNAL", "ERROR"};
         out_table_init(&t, 5, h);
@@ -89,9 +72,7 @@ static int run_list(struct cli *c, int argc, char **argv) {
         }
     }
     if (c->json) {
-        out_json_arr_end(&j);
-        out_json_obj_end(&j);
-        out_json_newline(&j);
+        out_json_list_end(&j);
     } else {
         out_table_print(c->out, &t);
         out_table_free(&t);
@@ -106,7 +87,7 @@ const struct cli_cmd cli_cmd_topic_list = {
     "[options]",
     "List topics with partition and replica counts.",
     "Examples:\n  ringlet topic list\n  ringlet topic list --format json\n",
-    none_opts,
+    cli_none_opts,
     run_list};
 
 /* ---- topic describe -------------------------------------------------------------------------- */
@@ -184,17 +165,9 @@ static int print_configs(struct cli *c, struct ringlet_client *cl, const char *t
 static int run_describe(struct cli *c, int argc, char **argv) {
     char **pos;
     int npos;
-    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
-    if (rc) return rc;
-    if (npos == 0) {
-        rl_free(pos);
-        return cli_usage(c, "name at least one topic");
-    }
     struct ringlet_client *cl;
-    if (cli_client(c, &cl)) {
-        rl_free(pos);
-        return CLI_FAIL;
-    }
+    int rc = cli_start_names(c, argc, argv, "topic", &pos, &npos, &cl);
+    if (rc) return rc;
     struct ringlet_metadata *md = NULL;
     char err[256];
     if (ringlet_metadata_get(cl, (const char *const *)pos, npos, false, &md, err, sizeof(err))) {
@@ -205,10 +178,7 @@ static int run_describe(struct cli *c, int argc, char **argv) {
     rc = CLI_OK;
     struct out_json j;
     if (c->json) {
-        out_json_init(&j, c->out);
-        out_json_obj_begin(&j);
-        out_json_key(&j, "topics");
-        out_json_arr_begin(&j);
+        out_json_list_begin(&j, c->out, "topics");
     }
     for (int ti = 0; ti < npos; ti++) {
         const struct ringlet_topic_md *t = ringlet_metadata_topic(md, pos[ti]);
@@ -322,9 +292,7 @@ static int run_describe(struct cli *c, int argc, char **argv) {
         rl_free(e2);
     }
     if (c->json) {
-        out_json_arr_end(&j);
-        out_json_obj_end(&j);
-        out_json_newline(&j);
+        out_json_list_end(&j);
     }
     ringlet_metadata_free(md);
     rl_free(pos);
@@ -339,7 +307,7 @@ const struct cli_cmd cli_cmd_topic_describe = {
     "Sizes come from DescribeLogDirs (\"-\" if the broker does not support it); offsets from\n"
     "ListOffsets (earliest and latest).\n\nExamples:\n  ringlet topic describe orders\n"
     "  ringlet topic describe orders payments --format json\n",
-    none_opts,
+    cli_none_opts,
     run_describe};
 
 /* ---- topic create ---------------------------------------------------------------------------- */
@@ -417,7 +385,6 @@ static const struct cli_opt create_optv[] = {
     {NULL, 0, false, 0},
 };
 
-/* Copies a response string into a heap C string ("" for null). */
 static int run_create(struct cli *c, int argc, char **argv) {
     struct create_opts o = {.partitions = -1, .replicas = -1};
     char **pos = NULL;
@@ -443,20 +410,15 @@ static int run_create(struct cli *c, int argc, char **argv) {
                                              o.n_kv};
     struct ringlet_admin_result *r = NULL;
     char err[256];
-    if (ringlet_admin_create_topics(cl, tops, npos, c->timeout_ms, &r, err, sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        rc = CLI_FAIL;
-    } else {
-        for (int i = 0; i < npos; i++) {
-            if (r[i].error == PROTO_ERR_TOPIC_ALREADY_EXISTS && o.if_not_exists) {
-                r[i].error = 0;
-                rl_free(r[i].message);
-                r[i].message = rl_strdup("already exists");
-            }
+    rc = ringlet_admin_create_topics(cl, tops, npos, c->timeout_ms, &r, err, sizeof(err));
+    for (int i = 0; rc == 0 && i < npos; i++) {
+        if (r[i].error == PROTO_ERR_TOPIC_ALREADY_EXISTS && o.if_not_exists) {
+            r[i].error = 0;
+            rl_free(r[i].message);
+            r[i].message = rl_strdup("already exists");
         }
-        rc = cli_print_results(c, "TOPIC", r, npos);
-        ringlet_admin_results_free(r, npos);
     }
+    rc = cli_admin_results(c, rc, err, "TOPIC", r, npos);
     rl_free(tops);
 out:
     free_kv(&o);
@@ -484,27 +446,14 @@ const struct cli_cmd cli_cmd_topic_create = {
 static int run_delete(struct cli *c, int argc, char **argv) {
     char **pos;
     int npos;
-    int rc = cli_parse(c, argc, argv, none_opts, no_opts, NULL, &pos, &npos);
-    if (rc) return rc;
-    if (npos == 0) {
-        rl_free(pos);
-        return cli_usage(c, "name at least one topic");
-    }
     struct ringlet_client *cl;
-    if (cli_client(c, &cl)) {
-        rl_free(pos);
-        return CLI_FAIL;
-    }
+    int rc = cli_start_names(c, argc, argv, "topic", &pos, &npos, &cl);
+    if (rc) return rc;
     struct ringlet_admin_result *r = NULL;
     char err[256];
-    if (ringlet_admin_delete_topics(cl, (const char *const *)pos, npos, c->timeout_ms, &r, err,
-                                    sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        rc = CLI_FAIL;
-    } else {
-        rc = cli_print_results(c, "TOPIC", r, npos);
-        ringlet_admin_results_free(r, npos);
-    }
+    rc = ringlet_admin_delete_topics(cl, (const char *const *)pos, npos, c->timeout_ms, &r, err,
+                                     sizeof(err));
+    rc = cli_admin_results(c, rc, err, "TOPIC", r, npos);
     rl_free(pos);
     return rc;
 }
@@ -515,7 +464,7 @@ const struct cli_cmd cli_cmd_topic_delete = {
     "TOPIC... [options]",
     "Delete topics.",
     "Examples:\n  ringlet topic delete orders\n  ringlet topic delete a b c --format json\n",
-    none_opts,
+    cli_none_opts,
     run_delete};
 
 /* ---- topic alter-config ---------------------------------------------------------------------- */
@@ -550,14 +499,9 @@ static int run_alter(struct cli *c, int argc, char **argv) {
     }
     struct ringlet_admin_result *r = NULL;
     char err[256];
-    if (ringlet_admin_alter_topic_configs(cl, (const char *const *)pos, npos, o.keys, o.vals,
-                                          o.n_kv, c->timeout_ms, &r, err, sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        rc = CLI_FAIL;
-    } else {
-        rc = cli_print_results(c, "TOPIC", r, npos);
-        ringlet_admin_results_free(r, npos);
-    }
+    rc = ringlet_admin_alter_topic_configs(cl, (const char *const *)pos, npos, o.keys, o.vals,
+                                           o.n_kv, c->timeout_ms, &r, err, sizeof(err));
+    rc = cli_admin_results(c, rc, err, "TOPIC", r, npos);
 out:
     free_kv(&o);
     rl_free(pos);
@@ -611,14 +555,9 @@ static int run_add_partitions(struct cli *c, int argc, char **argv) {
     }
     struct ringlet_admin_result *r = NULL;
     char err[256];
-    if (ringlet_admin_create_partitions(cl, (const char *const *)pos, npos, count, c->timeout_ms,
-                                        &r, err, sizeof(err)) != 0) {
-        cli_errorf(c, "%s", err);
-        rc = CLI_FAIL;
-    } else {
-        rc = cli_print_results(c, "TOPIC", r, npos);
-        ringlet_admin_results_free(r, npos);
-    }
+    rc = ringlet_admin_create_partitions(cl, (const char *const *)pos, npos, count, c->timeout_ms,
+                                         &r, err, sizeof(err));
+    rc = cli_admin_results(c, rc, err, "TOPIC", r, npos);
     rl_free(pos);
     return rc;
 }

@@ -248,6 +248,19 @@ void out_json_newline(struct out_json *j) {
     j->first[0] = true;
 }
 
+void out_json_list_begin(struct out_json *j, FILE *f, const char *key) {
+    out_json_init(j, f);
+    out_json_obj_begin(j);
+    out_json_key(j, key);
+    out_json_arr_begin(j);
+}
+
+void out_json_list_end(struct out_json *j) {
+    out_json_arr_end(j);
+    out_json_obj_end(j);
+    out_json_newline(j);
+}
+
 char *out_base64(const uint8_t *p, size_t len) {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *out = rl_malloc((len + 2) / 3 * 4 + 1);

@@ -50,6 +50,10 @@ void out_json_bool(struct out_json *j, bool v);
 void out_json_null(struct out_json *j);
 /* Ends a top-level value with a newline (JSON lines). */
 void out_json_newline(struct out_json *j);
+/* out_json_list_begin starts a document {"key":[ on f; out_json_list_end closes an array and
+ * the top-level object around it and ends the line. */
+void out_json_list_begin(struct out_json *j, FILE *f, const char *key);
+void out_json_list_end(struct out_json *j);
 
 /* True if the len bytes are valid UTF-8 (no overlongs, no surrogates). */
 bool out_utf8_valid(const uint8_t *p, size_t len);

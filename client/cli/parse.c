@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "ringlet/client.h"
 #include "ringlet/common.h"
 
 #define ERR(...)                                                                                   \
@@ -63,28 +64,18 @@ int cli_parse_offset_spec(const char *s, struct cli_offset_spec *out, char *errb
     return 0;
 }
 
+/* The spec kinds are declared in the order of the library's start kinds. */
+_Static_assert((int)CLI_OFFSET_BEGINNING == (int)RINGLET_START_EARLIEST &&
+                   (int)CLI_OFFSET_END == (int)RINGLET_START_LATEST &&
+                   (int)CLI_OFFSET_ABSOLUTE == (int)RINGLET_START_OFFSET &&
+                   (int)CLI_OFFSET_FROM_BEGINNING == (int)RINGLET_START_AFTER_EARLIEST &&
+                   (int)CLI_OFFSET_FROM_END == (int)RINGLET_START_BEFORE_LATEST &&
+                   (int)CLI_OFFSET_TIMESTAMP == (int)RINGLET_START_TIMESTAMP,
+               "cli_offset_kind and ringlet_start_kind differ");
+
 int64_t cli_offset_resolve(const struct cli_offset_spec *spec, int64_t log_start, int64_t log_end) {
-    int64_t o;
-    switch (spec->kind) {
-    case CLI_OFFSET_BEGINNING:
-        return log_start;
-    case CLI_OFFSET_END:
-        return log_end;
-    case CLI_OFFSET_ABSOLUTE:
-        o = spec->value;
-        break;
-    case CLI_OFFSET_FROM_BEGINNING:
-        o = spec->value > INT64_MAX - log_start ? INT64_MAX : log_start + spec->value;
-        break;
-    case CLI_OFFSET_FROM_END:
-        o = log_end - spec->value;
-        break;
-    default:
-        o = log_start;
-    }
-    if (o < log_start) o = log_start;
-    if (o > log_end) o = log_end;
-    return o;
+    struct ringlet_start s = {(enum ringlet_start_kind)spec->kind, spec->value};
+    return ringlet_start_resolve(&s, log_start, log_end);
 }
 
 static const char *const codec_names[] = {"none", "gzip", "snappy", "lz4", "zstd"};
