@@ -514,34 +514,26 @@ static const struct cli_opt describe_optv[] = {
 
 static int run_describe(struct cli *c, int argc, char **argv) {
     struct describe_opts o = {0};
-    char **pos;
-    int npos;
-    int rc = cli_parse(c, argc, argv, describe_optv, describe_opt, &o, &pos, &npos);
-    if (rc) {
-        for (int i = 0; i < o.ntopics; i++)
-            rl_free(o.topics[i]);
-        rl_free(o.topics);
-        return rc;
-    }
-    if (npos == 0) {
-        rl_free(pos);
-        return cli_usage(c, "name at least one group");
-    }
+    char **pos = NULL;
+    int npos = 0;
     struct ringlet_client *cl;
+    int rc = cli_parse(c, argc, argv, describe_optv, describe_opt, &o, &pos, &npos);
+    if (rc) goto out;
+    if (npos == 0) {
+        rc = cli_usage(c, "name at least one group");
+        goto out;
+    }
     if (cli_client(c, &cl)) {
-        rl_free(pos);
-        return CLI_FAIL;
+        rc = CLI_FAIL;
+        goto out;
     }
     struct out_json j;
-    if (c->json) {
-        out_json_list_begin(&j, c->out, "groups");
-    }
+    if (c->json) out_json_list_begin(&j, c->out, "groups");
     rc = CLI_OK;
     for (int i = 0; i < npos; i++)
         if (describe_one(c, cl, pos[i], o.topics, o.ntopics, &j, i == 0)) rc = CLI_FAIL;
-    if (c->json) {
-        out_json_list_end(&j);
-    }
+    if (c->json) out_json_list_end(&j);
+out:
     for (int i = 0; i < o.ntopics; i++)
         rl_free(o.topics[i]);
     rl_free(o.topics);
