@@ -36,7 +36,7 @@
 # a run is in progress cannot change what that run does.
 {
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
 helpers=$root/scripts/librdkafka-suite
 
@@ -77,6 +77,7 @@ ensure_deb_src() {
         [ -f "$f" ] || continue
         sed -n 's/^[[:space:]]*deb[[:space:]]\+/deb-src /p' "$f" | while read -r line; do
             # One-line entry "deb-src [opts] URI SUITE COMPONENTS..." as a deb822 stanza.
+            # shellcheck disable=SC2086 # split the entry into words on purpose
             set -- $line
             shift
             if [[ $1 == \[* ]]; then shift; fi
@@ -97,8 +98,8 @@ ensure_deb_src() {
 # Downloads, unpacks and builds the suite of the installed librdkafka once; sets $src.
 # Configured as Debian builds it (SSL, SASL, zstd, external lz4), and with RapidJSON, which
 # tests 0053 and 0110 need; the id names the configuration so a change rebuilds.
-configure_args="--no-download --enable-ssl --enable-gssapi --enable-zstd --enable-lz4-ext"
-build_id="ringlet-1 $configure_args"
+configure_args=(--no-download --enable-ssl --enable-gssapi --enable-zstd --enable-lz4-ext)
+build_id="ringlet-1 ${configure_args[*]}"
 prepare_suite() {
     local version
     version=$(dpkg-query -W -f='${source:Version}' librdkafka1 2>/dev/null) ||
@@ -118,7 +119,7 @@ prepare_suite() {
     echo "librdkafka-suite: building librdkafka and its test runner in $src" >&2
     (
         cd "$src" &&
-            ./configure $configure_args >"$work/build.log" 2>&1 &&
+            ./configure "${configure_args[@]}" >"$work/build.log" 2>&1 &&
             grep -q "define WITH_RAPIDJSON 1" config.h &&
             grep -q "define WITH_SASL_OAUTHBEARER 1" config.h &&
             make -C src -j2 >>"$work/build.log" 2>&1 &&
@@ -154,6 +155,7 @@ ln -sfn "$run_id" "$work/results/last"
 broker_pids=()
 data_dirs=()
 
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
     local pid
     for pid in "${broker_pids[@]}"; do
@@ -217,7 +219,7 @@ if [ -z "$bootstrap" ]; then
     start_ringletd default
     bootstrap=$started_address
     for profile in "${!profile_args[@]}"; do
-        if [[ " $tests " == *[:@]$profile[[:space:]]* ]]; then
+        if [[ " $tests " == *[:@]${profile}[[:space:]]* ]]; then
             # shellcheck disable=SC2086
             start_ringletd "$profile" ${profile_args[$profile]}
             write_conf "$profile" "$started_address"
@@ -283,6 +285,7 @@ run_one() {
         detail=""
     elif [ -n "$rows" ] && ! grep -qvE '\|[[:space:]]+SKIPPED[[:space:]]+\|' <<<"$rows"; then
         status=SKIP
+        # shellcheck disable=SC2001 # per line, on several lines
         detail=$(sed 's/^|[^|]*|[^|]*|[^|]*|[[:space:]]*//' <<<"$rows" | head -1)
     else
         status=FAIL
