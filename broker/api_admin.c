@@ -19,7 +19,7 @@
 
 enum { RES_TOPIC = 2, RES_BROKER = 4, RES_BROKER_LOGGER = 8 };
 enum { SRC_DYNAMIC_TOPIC = 1, SRC_STATIC_BROKER = 4, SRC_DEFAULT = 5 };
-enum { CT_STRING = 2, CT_INT = 3, CT_LONG = 5, CT_LIST = 7 };
+enum { CT_BOOLEAN = 1, CT_STRING = 2, CT_INT = 3, CT_LONG = 5, CT_DOUBLE = 6, CT_LIST = 7 };
 enum { OP_SET = 0, OP_DELETE = 1, OP_APPEND = 2, OP_SUBTRACT = 3 };
 
 static struct proto_str amsg(struct broker_request *req, const char *msg) {
@@ -78,12 +78,20 @@ static int8_t tcfg_type(int i) {
         return CT_LIST;
     case TCFG_COMPRESSION_TYPE:
     case TCFG_MESSAGE_TIMESTAMP_TYPE:
+    case TCFG_MESSAGE_FORMAT_VERSION:
         return CT_STRING;
     case TCFG_INDEX_INTERVAL_BYTES:
     case TCFG_MAX_MESSAGE_BYTES:
     case TCFG_MIN_INSYNC_REPLICAS:
     case TCFG_SEGMENT_BYTES:
+    case TCFG_SEGMENT_INDEX_BYTES:
         return CT_INT;
+    case TCFG_MESSAGE_DOWNCONVERSION_ENABLE:
+    case TCFG_PREALLOCATE:
+    case TCFG_UNCLEAN_LEADER_ELECTION_ENABLE:
+        return CT_BOOLEAN;
+    case TCFG_MIN_CLEANABLE_DIRTY_RATIO:
+        return CT_DOUBLE;
     default:
         return CT_LONG;
     }
@@ -95,7 +103,8 @@ static const char *tcfg_doc(int i) {
         return "delete or compact (compaction is not implemented yet: compacted topics keep "
                "every record)";
     case TCFG_COMPRESSION_TYPE:
-        return "Batches are stored as the producer compressed them.";
+        return "Accepted and reported; ringlet stores batches as the producer compressed them "
+               "(no broker-side recompression).";
     case TCFG_FLUSH_MESSAGES:
         return "fsync after this many messages (log.flush.policy=interval)";
     case TCFG_FLUSH_MS:
@@ -117,7 +126,9 @@ static const char *tcfg_doc(int i) {
     case TCFG_SEGMENT_MS:
         return "A segment rolls once this old.";
     default:
-        return NULL;
+        return broker_tcfg_has_effect(i)
+                   ? NULL
+                   : "Accepted and kept for compatibility with Kafka tools; no effect in ringlet.";
     }
 }
 

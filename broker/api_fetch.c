@@ -106,6 +106,10 @@ static int64_t fetch_fill(struct fetch_ctx *c) {
             if (rc < 0) out->ErrorCode = PROTO_ERR_KAFKA_STORAGE_ERROR;
             continue;
         }
+        /* storage returns a first batch whole even past the limit; only the first partition
+         * with data may go past it (Kafka's minOneMessage): the others are left empty so the
+         * response stays within MaxBytes, and the client fetches them next time. */
+        if (any_data && s.len > limit) continue;
         fp->rd_len = s.len;
         total += s.len;
         budget -= s.len;

@@ -248,17 +248,24 @@ static bool topic_is_internal_name(const char *name) {
 
 /* ---- the topic config table ----------------------------------------------------------------- */
 
-enum tcfg_kind { TK_LONG, TK_INT, TK_ENUM };
+/* TK_STR: a free-form string (TK_RATIO: a number in [0, 1]) kept only as an override; its
+ * effective int64 value is unused and its default is def_str. */
+enum tcfg_kind { TK_LONG, TK_INT, TK_ENUM, TK_STR, TK_RATIO };
 
 struct tcfg_def {
     const char *name;
     enum tcfg_kind kind;
     int64_t lo, hi;
     const char *const *choices; /* TK_ENUM, NULL-terminated; index = value */
+    const char *def_str;        /* TK_STR / TK_RATIO default */
+    int64_t def;                /* default of the no-effect configs (TK_LONG/TK_INT/TK_ENUM) */
 };
 
 static const char *const cleanup_choices[] = {"delete", "compact", "compact,delete", NULL};
-static const char *const compression_choices[] = {"producer", NULL};
+static const char *const compression_choices[] = {"producer", "uncompressed", "gzip", "snappy",
+                                                  "lz4",      "zstd",         NULL};
+static const char *const false_true[] = {"false", "true", NULL};
+static const char *const true_false[] = {"true", "false", NULL};
 static const char *const ts_choices[] = {"CreateTime", "LogAppendTime", NULL};
 
 static const struct tcfg_def tcfg_defs[TCFG_COUNT] = {
@@ -274,7 +281,31 @@ static const struct tcfg_def tcfg_defs[TCFG_COUNT] = {
     [TCFG_RETENTION_MS] = {"retention.ms", TK_LONG, -1, INT64_MAX, NULL},
     [TCFG_SEGMENT_BYTES] = {"segment.bytes", TK_INT, 14, INT32_MAX, NULL},
     [TCFG_SEGMENT_MS] = {"segment.ms", TK_LONG, 1, INT64_MAX, NULL},
+    [TCFG_DELETE_RETENTION_MS] = {"delete.retention.ms", TK_LONG, 0, INT64_MAX, NULL, NULL,
+                                  86400000},
+    [TCFG_FILE_DELETE_DELAY_MS] = {"file.delete.delay.ms", TK_LONG, 0, INT64_MAX, NULL, NULL,
+                                   60000},
+    [TCFG_MAX_COMPACTION_LAG_MS] = {"max.compaction.lag.ms", TK_LONG, 1, INT64_MAX, NULL, NULL,
+                                    INT64_MAX},
+    [TCFG_MESSAGE_DOWNCONVERSION_ENABLE] = {"message.downconversion.enable", TK_ENUM, 0, 0,
+                                            true_false, NULL, 0},
+    [TCFG_MESSAGE_FORMAT_VERSION] = {"message.format.version", TK_STR, 0, 0, NULL, "3.0-IV1", 0},
+    [TCFG_MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS] = {"message.timestamp.difference.max.ms", TK_LONG, 0,
+                                                  INT64_MAX, NULL, NULL, INT64_MAX},
+    [TCFG_MIN_CLEANABLE_DIRTY_RATIO] = {"min.cleanable.dirty.ratio", TK_RATIO, 0, 0, NULL, "0.5",
+                                        0},
+    [TCFG_MIN_COMPACTION_LAG_MS] = {"min.compaction.lag.ms", TK_LONG, 0, INT64_MAX, NULL, NULL, 0},
+    [TCFG_PREALLOCATE] = {"preallocate", TK_ENUM, 0, 0, false_true, NULL, 0},
+    [TCFG_SEGMENT_INDEX_BYTES] = {"segment.index.bytes", TK_INT, 4, INT32_MAX, NULL, NULL,
+                                  10485760},
+    [TCFG_SEGMENT_JITTER_MS] = {"segment.jitter.ms", TK_LONG, 0, INT64_MAX, NULL, NULL, 0},
+    [TCFG_UNCLEAN_LEADER_ELECTION_ENABLE] = {"unclean.leader.election.enable", TK_ENUM, 0, 0,
+                                             false_true, NULL, 0},
 };
+
+bool broker_tcfg_has_effect(int i) {
+    return i < TCFG_DELETE_RETENTION_MS;
+}
 
 const char *broker_tcfg_name(int i) {
     return i >= 0 && i < TCFG_COUNT ? tcfg_defs[i].name : NULL;
@@ -291,6 +322,24 @@ int broker_tcfg_parse(int i, const char *value, int64_t *out, char *errmsg, size
     if (!value) {
         snprintf(errmsg, errlen, "Null value not supported for topic config %s", d->name);
         return -EINVAL;
+    }
+    if (d->kind == TK_STR) {
+        *out = 0;
+        return 0;
+    }
+    if (d->kind == TK_RATIO) {
+        char *e = NULL;
+        errno = 0;
+        double r = strtod(value, &e);
+        if (errno || e == value || *e || !(r >= 0.0 && r <= 1.0)) {
+            snprintf(errmsg, errlen,
+                     "Invalid value %s for configuration %s: Value must be a number between 0 "
+                     "and 1",
+                     value, d->name);
+            return -EINVAL;
+        }
+        *out = 0;
+        return 0;
     }
     if (d->kind == TK_ENUM) {
         /* cleanup.policy is a list: accept "delete,compact" in any order and spacing */
@@ -321,13 +370,6 @@ int broker_tcfg_parse(int i, const char *value, int64_t *out, char *errmsg, size
                 *out = k;
                 return 0;
             }
-        }
-        if (i == TCFG_COMPRESSION_TYPE) {
-            snprintf(errmsg, errlen,
-                     "Invalid value %s for configuration compression.type: ringlet stores record "
-                     "batches as the producer compressed them, so only 'producer' is supported",
-                     value);
-            return -EINVAL;
         }
     bad_enum:
         snprintf(errmsg, errlen,
@@ -389,13 +431,15 @@ static int64_t tcfg_default_value(const struct broker *b, int i) {
     case TCFG_SEGMENT_MS:
         return c->log_roll_ms;
     default:
-        return 0;
+        return tcfg_defs[i].def;
     }
 }
 
 static const char *tcfg_format(int i, int64_t v, char *buf, size_t len) {
     const struct tcfg_def *d = &tcfg_defs[i];
-    if (d->kind == TK_ENUM) {
+    if (d->kind == TK_STR || d->kind == TK_RATIO) {
+        snprintf(buf, len, "%s", d->def_str);
+    } else if (d->kind == TK_ENUM) {
         snprintf(buf, len, "%s", d->choices[v]);
     } else {
         snprintf(buf, len, "%lld", (long long)v);

@@ -20,7 +20,7 @@
  * Index of each topic config in the config table (topics.c). Effective values are int64. */
 enum broker_tcfg {
     TCFG_CLEANUP_POLICY = 0, /* 0 delete, 1 compact, 2 compact,delete */
-    TCFG_COMPRESSION_TYPE,   /* only "producer" (0): batches are stored as produced */
+    TCFG_COMPRESSION_TYPE,   /* accepted; batches are stored as produced (no recompression) */
     TCFG_FLUSH_MESSAGES,
     TCFG_FLUSH_MS,
     TCFG_INDEX_INTERVAL_BYTES,
@@ -31,11 +31,28 @@ enum broker_tcfg {
     TCFG_RETENTION_MS,
     TCFG_SEGMENT_BYTES,
     TCFG_SEGMENT_MS,
+    /* Kafka topic configs accepted, validated, persisted and described for compatibility with
+     * tools that set them, but with no effect in ringlet (no compaction, replication or
+     * message-format down-conversion yet). */
+    TCFG_DELETE_RETENTION_MS,
+    TCFG_FILE_DELETE_DELAY_MS,
+    TCFG_MAX_COMPACTION_LAG_MS,
+    TCFG_MESSAGE_DOWNCONVERSION_ENABLE,
+    TCFG_MESSAGE_FORMAT_VERSION,
+    TCFG_MESSAGE_TIMESTAMP_DIFFERENCE_MAX_MS,
+    TCFG_MIN_CLEANABLE_DIRTY_RATIO,
+    TCFG_MIN_COMPACTION_LAG_MS,
+    TCFG_PREALLOCATE,
+    TCFG_SEGMENT_INDEX_BYTES,
+    TCFG_SEGMENT_JITTER_MS,
+    TCFG_UNCLEAN_LEADER_ELECTION_ENABLE,
     TCFG_COUNT
 };
 
 /* Name of config i, or NULL past the end. */
 const char *broker_tcfg_name(int i);
+/* False for the configs accepted only for compatibility (see enum broker_tcfg). */
+bool broker_tcfg_has_effect(int i);
 /* Index of a config name, -1 if unknown. */
 int broker_tcfg_find(const char *name, size_t len);
 /* Validates value for config i; on success stores the normalised numeric value in *out and
