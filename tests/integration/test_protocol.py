@@ -156,7 +156,43 @@ def raw_pipelining(ctx):
                  "records returned for max_bytes=100 (the whole first batch, KIP-74)")
 
 
+def raw_fetch_max_bytes(ctx):
+    """Fetch MaxBytes across partitions: only the first partition with data may exceed it."""
+    b = ctx.broker()
+    t = "maxb"
+    with kproto.Conn(b.port) as c:
+        check_eq(c.create_topic(t, 3), 0, "CreateTopics error code")
+        big = [(None, b"m" * 200, []) for _ in range(300)]  # one batch of about 62 KB
+        for p in range(3):
+            check_eq(c.produce(t, p, kproto.record_batch(big))[0], 0, "produce to %d" % p)
+        max_bytes = 100000
+        body = (kproto.i32(-1) + kproto.i32(100) + kproto.i32(1) + kproto.i32(max_bytes) +
+                kproto.i8(0) + kproto.i32(1) + kproto.string(t) +
+                kproto.array(list(range(3)),
+                             lambda p: kproto.i32(p) + kproto.i64(0) + kproto.i32(20000000)))
+        r = c.request(kproto.FETCH, 4, body)
+        r.i32()  # throttle
+        sizes = {}
+        for _ in range(r.i32()):
+            r.string()
+            for _ in range(r.i32()):
+                p = r.i32()
+                check_eq(r.i16(), 0, "partition %d error" % p)
+                r.i64()
+                r.i64()
+                r.array(lambda x: (x.i64(), x.i64()))
+                sizes[p] = len(r.bytes_() or b"")
+        with_data = [p for p in sorted(sizes) if sizes[p] > 0]
+        check_eq(len(with_data), 1,
+                 "partitions with records when two 62 KB batches exceed MaxBytes %d (sizes %r)"
+                 % (max_bytes, sizes))
+        check(sum(sizes.values()) <= max_bytes,
+              "response records %d bytes within MaxBytes %d" % (sum(sizes.values()), max_bytes))
+
+
 TESTS = {
+    "raw_fetch_max_bytes": (raw_fetch_max_bytes, dict(
+        META, scenario="Fetch MaxBytes across partitions (librdkafka test 0082)")),
     "raw_pipelining": (raw_pipelining, dict(
         META, scenario="pipelined requests answered in order, acks=0, KIP-74 first batch")),
     "raw_produce_validation": (raw_produce_validation, dict(
