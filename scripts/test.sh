@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The README's second command: installs what is missing, builds, and runs every test:
 #   1. unit and integration tests (ctest) on an ASan+UBSan build;
-#   2. every libFuzzer target for a bounded time on its committed corpus.
+#   2. every libFuzzer target for a bounded time on its committed corpus;
+#   3. librdkafka's own test suite (Debian's source package) against a release-build ringletd.
 # Exits non-zero on any failure. Environment: FUZZ_SECONDS (default 60) per fuzz target.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,12 +36,38 @@ else
     echo "fuzz build failed"; fail=1
 fi
 
+echo "== librdkafka's own test suite against ringletd (release build) =="
+suite_passed=0
+suite_expected=0
+suite_unexpected=0
+if bash scripts/build.sh release build >/dev/null; then
+    RINGLETD=build/broker/ringletd LIBRDKAFKA_SUITE_DIR=build/librdkafka-suite \
+        bash scripts/librdkafka-suite.sh 2>&1 | tee build/librdkafka-suite.log
+    suite_rc=${PIPESTATUS[0]}
+    [ "$suite_rc" -eq 0 ] || fail=1
+    suite_passed=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' build/librdkafka-suite.log | tail -1)
+    suite_all_failed=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' build/librdkafka-suite.log | tail -1)
+    suite_passed=${suite_passed:-0}
+    suite_all_failed=${suite_all_failed:-0}
+    if [ "$suite_rc" -eq 0 ]; then
+        suite_expected=$suite_all_failed
+    else
+        suite_unexpected=$(sed -n 's/^unexpected failures: //p' build/librdkafka-suite.log | wc -w)
+        [ "$suite_unexpected" -gt 0 ] || suite_unexpected=1
+        suite_expected=$((suite_all_failed - suite_unexpected))
+    fi
+else
+    echo "release build failed"; fail=1; suite_unexpected=1
+fi
+
 cd "$root"
 fuzz_ok=$(grep -c '^   ok:' build-fuzz/fuzz.log 2>/dev/null || true)
 fuzz_bad=$(grep -c '^   FAILED:' build-fuzz/fuzz.log 2>/dev/null || true)
-passed=$((ctest_total - ctest_failed + ${fuzz_ok:-0}))
-failed=$((ctest_failed + ${fuzz_bad:-0}))
+passed=$((ctest_total - ctest_failed + ${fuzz_ok:-0} + suite_passed))
+failed=$((ctest_failed + ${fuzz_bad:-0} + suite_unexpected))
 if [ $fail -ne 0 ] && [ $failed -eq 0 ]; then failed=1; fi
-echo "test.sh: ctest $((ctest_total - ctest_failed))/$ctest_total, fuzz targets ${fuzz_ok:-0} clean"
+echo "test.sh: ctest $((ctest_total - ctest_failed))/$ctest_total, fuzz targets ${fuzz_ok:-0} clean," \
+    "librdkafka suite $suite_passed passed + $suite_expected expected failures" \
+    "(scripts/librdkafka-suite/expected-failures.txt: features not built yet, client bugs)"
 echo "summary: $passed passed, $failed failed"
 [ $fail -eq 0 ] || exit 1
