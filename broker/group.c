@@ -475,6 +475,7 @@ static void prepare_rebalance(struct group *g, const char *reason) {
     struct group_coord *c = g->coord;
     if (g->state == GROUP_COMPLETING_REBALANCE)
         reset_and_propagate_assignment_error(g, PROTO_ERR_REBALANCE_IN_PROGRESS);
+    g->storing_assignment = false;
     clear_pending_sync(g);
     tcancel(c, &g->join_timer);
     int32_t rt = group_rebalance_timeout(g);
@@ -924,6 +925,46 @@ static int16_t validate_member(const struct group *g, const char *member_id,
     return 0;
 }
 
+/* The leader's assignment is stored: Stable, and every member waiting in SyncGroup gets its
+ * assignment (Kafka's setAndPropagateAssignment). */
+static void set_and_propagate_assignment(struct group *g) {
+    g->storing_assignment = false;
+    transition(g, GROUP_STABLE);
+    for (int32_t i = 0; i < g->n_members; i++) {
+        struct group_member *x = g->members[i];
+        if (!x->sync_cb) continue;
+        struct group_sync_result ok = {.protocol_type = g->protocol_type,
+                                       .protocol_name = g->protocol_name,
+                                       .assignment = x->assignment,
+                                       .assignment_len = x->assignment_len};
+        sync_callback(x, &ok);
+        schedule_session(x, x->session_timeout_ms);
+    }
+    /* members still pending sync are removed by the sync timer */
+    bool pending = false;
+    for (int32_t i = 0; i < g->n_members; i++)
+        pending |= g->members[i]->pending_sync;
+    if (!pending) tcancel(g->coord, &g->sync_timer);
+}
+
+void group_assignment_stored(struct group_coord *c, const char *group_id, int32_t generation,
+                             int16_t err) {
+    struct group *g = group_find(c, group_id);
+    /* a rebalance (or another generation) since the write answered the waiting members */
+    if (!g || !g->storing_assignment || g->state != GROUP_COMPLETING_REBALANCE ||
+        g->generation_id != generation)
+        return;
+    if (err) {
+        rl_warn("group", "group %s: storing the assignment of generation %d failed: %s",
+                g->group_id, generation, proto_error_name(err));
+        g->storing_assignment = false;
+        reset_and_propagate_assignment_error(g, err);
+        maybe_prepare_rebalance(g, "error when storing the group assignment");
+        return;
+    }
+    set_and_propagate_assignment(g);
+}
+
 void group_sync(struct group_coord *c, const struct group_sync_request *r, group_sync_cb cb,
                 void *ctx) {
     struct group_sync_result res = {0};
@@ -970,23 +1011,14 @@ void group_sync(struct group_coord *c, const struct group_sync_request *r, group
                         break;
                     }
                 }
-                transition(g, GROUP_STABLE);
-                notify_changed(g);
-                for (int32_t i = 0; i < g->n_members; i++) {
-                    struct group_member *x = g->members[i];
-                    if (!x->sync_cb) continue;
-                    struct group_sync_result ok = {.protocol_type = g->protocol_type,
-                                                   .protocol_name = g->protocol_name,
-                                                   .assignment = x->assignment,
-                                                   .assignment_len = x->assignment_len};
-                    sync_callback(x, &ok);
-                    schedule_session(x, x->session_timeout_ms);
+                if (c->ops->store_assignment) {
+                    /* Kafka's storeGroup: Stable, and the assignments go out, once durable */
+                    g->storing_assignment = true;
+                    c->ops->store_assignment(c->ops_ctx, g);
+                } else {
+                    notify_changed(g);
+                    set_and_propagate_assignment(g);
                 }
-                /* members still pending sync are removed by the sync timer */
-                bool pending = false;
-                for (int32_t i = 0; i < g->n_members; i++)
-                    pending |= g->members[i]->pending_sync;
-                if (!pending) tcancel(c, &g->sync_timer);
             }
             return;
         case GROUP_STABLE: {

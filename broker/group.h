@@ -20,6 +20,7 @@
  *        |                 +--join/leave/expiry/new static protocol--- Stable <-+
  *        +--------------------------------------------------------------- (last member gone
  *                                                                       via rebalance)
+ *     (CompletingRebalance becomes Stable once the leader's SyncGroup assignment is stored.)
  *     any --DeleteGroups / offsets expired--> Dead (freed)
  *
  * Responses that wait (JoinGroup until the rebalance completes, SyncGroup until the leader's
@@ -161,6 +162,7 @@ struct group {
     uint32_t n_offsets;
     int32_t inflight_commits; /* durable appends not completed yet */
     bool has_metadata_record; /* a group metadata record exists in the log */
+    bool storing_assignment;  /* the leader's assignment is being persisted (CompletingRebalance) */
 };
 
 /* What the coordinator needs from its environment (the reactor, or a unit test). */
@@ -169,8 +171,15 @@ struct group_coord_ops {
     int64_t (*wall_ms)(void *ctx);
     void (*timer_arm)(void *ctx, struct broker_timer *t, int64_t deadline_ms);
     void (*timer_cancel)(void *ctx, struct broker_timer *t);
-    /* The group's metadata changed (new generation, assignment, empty): persist it. Optional. */
+    /* The group's metadata changed (new generation, empty, static member id): persist it.
+     * Optional. */
     void (*group_changed)(void *ctx, struct group *g);
+    /* Kafka's storeGroup on the leader's SyncGroup: persist g's metadata with the new assignment
+     * and call group_assignment_stored(g->group_id, generation, err) once it is durable (from
+     * inside this call only on a synchronous failure). The group stays CompletingRebalance until
+     * then, as in Kafka (a JoinGroup arriving meanwhile still restarts the rebalance). Optional:
+     * when NULL the group becomes Stable at once (after group_changed). */
+    void (*store_assignment)(void *ctx, struct group *g);
 };
 
 struct group_coord_config {
@@ -248,6 +257,13 @@ struct group_sync_request {
 };
 void group_sync(struct group_coord *c, const struct group_sync_request *r, group_sync_cb cb,
                 void *ctx);
+
+/* The store_assignment write of generation of group_id completed with err (0 or a Kafka error
+ * code): the group becomes Stable and every member waiting in SyncGroup gets its assignment, or
+ * on error they get err and the group rebalances. Ignored when the group has moved on (another
+ * generation or state), as Kafka's storeGroup callback is. */
+void group_assignment_stored(struct group_coord *c, const char *group_id, int32_t generation,
+                             int16_t err);
 
 /* Returns a Kafka error code. */
 int16_t group_heartbeat(struct group_coord *c, const char *group_id, const char *member_id,
@@ -334,6 +350,9 @@ void group_store_expire(struct group_store *s, int64_t now_wall_ms, int64_t rete
                         void *arg);
 /* Persists g's metadata now (the group_changed hook). */
 void group_store_write_group(struct group_store *s, struct group *g);
+/* The same, then group_assignment_stored(generation) once durable (the store_assignment hook);
+ * on a synchronous failure that call happens inside this one. */
+void group_store_write_assignment(struct group_store *s, struct group *g);
 /* Appends n offsets of g durably, then applies them to the cache and calls cb. */
 void group_store_commit(struct group_store *s, struct group *g,
                         const struct group_commit_offset *offs, int32_t n, group_commit_cb cb,

@@ -20,6 +20,9 @@
  *      to its first offset (storage_log_delete_records), so older segments are deleted and the
  *      log stays bounded (about segment.bytes + the snapshot threshold).
  *   3. An OffsetCommit is answered, and the cache updated, only after its append is durable.
+ *   4. So is the leader's SyncGroup: the group becomes Stable and the members get their
+ *      assignments once the group metadata record with the assignment is durable (Kafka's
+ *      storeGroup); a write error is answered to every waiting member and the group rebalances.
  *
  *   commit:   group_store_commit -> storage_log_append(durable) -> commit_done -> cache + reply
  *   snapshot: maybe_snapshot (tick, or the last in-flight append done) -> snapshot_done ->
@@ -57,7 +60,7 @@ struct group_store {
     int32_t inflight_total;
 };
 
-enum store_op_kind { OP_COMMIT, OP_PLAIN, OP_SNAPSHOT };
+enum store_op_kind { OP_COMMIT, OP_PLAIN, OP_SNAPSHOT, OP_ASSIGNMENT };
 
 struct store_op {
     struct store_op *prev, *next; /* the partition's in-flight list */
@@ -67,8 +70,9 @@ struct store_op {
     int32_t part;
     struct proto_writer buf;
     int64_t nrecords;
-    /* OP_COMMIT */
+    /* OP_COMMIT, OP_ASSIGNMENT */
     char *group_id;
+    int32_t generation; /* OP_ASSIGNMENT */
     struct group_commit_offset *offs;
     int32_t n_offs;
     int64_t commit_ts;
@@ -212,6 +216,17 @@ static void op_done(struct store_op *op, int err, int64_t base_offset) {
         if (err)
             rl_warn("group", "__consumer_offsets-%d: write failed: %s", op->part, rl_strerror(err));
         break;
+    case OP_ASSIGNMENT:
+        if (err)
+            rl_warn("group", "__consumer_offsets-%d: write failed: %s", op->part, rl_strerror(err));
+        /* Kafka's storeGroup error mapping: too large -> UNKNOWN_SERVER_ERROR, else the
+         * coordinator is not available */
+        group_assignment_stored(s->coord, op->group_id, op->generation,
+                                !err ? 0
+                                : err == -EMSGSIZE || err == -EBADMSG
+                                    ? PROTO_ERR_UNKNOWN_SERVER_ERROR
+                                    : PROTO_ERR_COORDINATOR_NOT_AVAILABLE);
+        break;
     }
     op_free(op);
     maybe_snapshot(s, sp - s->parts);
@@ -300,8 +315,13 @@ void group_store_commit(struct group_store *s, struct group *g,
     op_submit(op);
 }
 
-void group_store_write_group(struct group_store *s, struct group *g) {
-    struct store_op *op = op_new(s, OP_PLAIN, g->partition);
+/* One group metadata record of g's current state. */
+static void write_group(struct group_store *s, struct group *g, enum store_op_kind kind) {
+    struct store_op *op = op_new(s, kind, g->partition);
+    if (kind == OP_ASSIGNMENT) {
+        op->group_id = rl_strdup(g->group_id);
+        op->generation = g->generation_id;
+    }
     int64_t now = store_wall(s);
     struct proto_batch_builder bb;
     struct proto_writer k, v;
@@ -318,6 +338,14 @@ void group_store_write_group(struct group_store *s, struct group *g) {
     op->nrecords = 1;
     g->has_metadata_record = true;
     op_submit(op);
+}
+
+void group_store_write_group(struct group_store *s, struct group *g) {
+    write_group(s, g, OP_PLAIN);
+}
+
+void group_store_write_assignment(struct group_store *s, struct group *g) {
+    write_group(s, g, OP_ASSIGNMENT);
 }
 
 void group_store_delete_offsets(struct group_store *s, struct group *g, const char **topics,
@@ -745,7 +773,16 @@ static void b_changed(void *ctx, struct group *g) {
     struct broker_groups *gs = ctx;
     if (gs->store) group_store_write_group(gs->store, g);
 }
-static const struct group_coord_ops broker_group_ops = {b_mono, b_wall, b_arm, b_cancel, b_changed};
+static void b_store_assignment(void *ctx, struct group *g) {
+    struct broker_groups *gs = ctx;
+    if (gs->store)
+        group_store_write_assignment(gs->store, g);
+    else
+        group_assignment_stored(gs->coord, g->group_id, g->generation_id,
+                                PROTO_ERR_COORDINATOR_NOT_AVAILABLE);
+}
+static const struct group_coord_ops broker_group_ops = {b_mono,   b_wall,    b_arm,
+                                                        b_cancel, b_changed, b_store_assignment};
 
 static bool topic_exists(void *arg, const char *topic, int32_t partition) {
     struct broker *b = arg;

@@ -49,6 +49,29 @@ static void f_changed(void *ctx, struct group *g) {
 }
 static const struct group_coord_ops fake_ops = {f_mono, f_wall, f_arm, f_cancel, f_changed};
 
+/* The store_assignment hook: writes are recorded and completed by the test (complete_stores). */
+struct pending_store {
+    char group_id[64];
+    int32_t generation;
+};
+static struct pending_store stores[16];
+static int n_stores;
+static void f_store(void *ctx, struct group *g) {
+    assert_true(n_stores < 16);
+    snprintf(stores[n_stores].group_id, sizeof(stores[n_stores].group_id), "%s", g->group_id);
+    stores[n_stores].generation = g->generation_id;
+    n_stores++;
+}
+static const struct group_coord_ops fake_store_ops = {f_mono,   f_wall,    f_arm,
+                                                      f_cancel, f_changed, f_store};
+/* Completes every recorded write with err, oldest first. */
+static void complete_stores(struct group_coord *c, int16_t err) {
+    int n = n_stores;
+    n_stores = 0;
+    for (int i = 0; i < n; i++)
+        group_assignment_stored(c, stores[i].group_id, stores[i].generation, err);
+}
+
 /* Moves the clock forward by ms, firing due timers in deadline order. */
 static void advance(int64_t ms) {
     int64_t target = fake_now + ms;
@@ -67,16 +90,20 @@ static void advance(int64_t ms) {
     fake_now = target;
 }
 
-static struct group_coord *coord_new(int32_t initial_delay) {
+static struct group_coord *coord_new_ops(int32_t initial_delay, const struct group_coord_ops *ops) {
     fake_now = 1000;
     n_timers = 0;
     n_changed = 0;
+    n_stores = 0;
     struct group_coord_config cfg = {.initial_rebalance_delay_ms = initial_delay,
                                      .min_session_timeout_ms = 6000,
                                      .max_session_timeout_ms = 300000,
                                      .max_size = 1000,
                                      .num_partitions = 50};
-    return group_coord_create(&cfg, &fake_ops, NULL);
+    return group_coord_create(&cfg, ops, NULL);
+}
+static struct group_coord *coord_new(int32_t initial_delay) {
+    return coord_new_ops(initial_delay, &fake_ops);
 }
 
 /* ---- recorded results ---------------------------------------------------------------------- */
@@ -394,6 +421,127 @@ static void test_static_member(void **state) {
     struct group_protocol rr[] = {{"roundrobin", (uint8_t *)"x", 1}};
     join(c, "gst", "", "i0", rr, 1, true, &j2);
     assert_int_equal(j2.error, PROTO_ERR_INCONSISTENT_GROUP_PROTOCOL);
+    group_coord_destroy(c);
+}
+
+/* librdkafka's 0102 "max poll violation": static member consumer2 stops heartbeating (its
+ * application exceeded max.poll.interval.ms) and is removed at session expiry; consumer1 rejoins
+ * at once and completes a one-member generation; consumer2 rejoins with an unknown member id
+ * right behind it. As in Kafka, the group is CompletingRebalance until the leader's assignment
+ * is stored, so consumer2's JoinGroup restarts the rebalance: consumer1's SyncGroup gets
+ * REBALANCE_IN_PROGRESS (its application never sees the one-member assignment) and the next
+ * generation has both static members. */
+static void test_static_rejoin_while_storing(void **state) {
+    struct group_coord *c = coord_new_ops(0, &fake_store_ops);
+    struct jres j1, j2;
+    join(c, "g102", "", "consumer1", P_RANGE, 1, true, &j1);
+    join(c, "g102", "", "consumer2", P_RANGE, 1, true, &j2);
+    advance(0);
+    assert_int_equal(j1.error, 0);
+    assert_int_equal(j2.error, 0);
+    assert_int_equal(j1.generation, 1);
+    assert_string_equal(j1.leader, j1.member_id);
+    char id1[200], id2[200];
+    strcpy(id1, j1.member_id);
+    strcpy(id2, j2.member_id);
+    struct group *g = group_find(c, "g102");
+    struct group_sync_assignment a[] = {{id1, (const uint8_t *)"P0", 2},
+                                        {id2, (const uint8_t *)"P1", 2}};
+    struct sres s1, s2;
+    do_sync(c, "g102", id2, 1, NULL, 0, &s2);
+    do_sync(c, "g102", id1, 1, a, 2, &s1);
+    /* nothing goes out before the assignment is stored */
+    assert_int_equal(n_stores, 1);
+    assert_int_equal(s1.called, 0);
+    assert_int_equal(s2.called, 0);
+    assert_int_equal(g->state, GROUP_COMPLETING_REBALANCE);
+    complete_stores(c, 0);
+    assert_int_equal(g->state, GROUP_STABLE);
+    assert_int_equal(s1.called, 1);
+    assert_int_equal(s1.error, 0);
+    assert_string_equal(s1.assignment, "P0");
+    assert_int_equal(s2.called, 1);
+    assert_string_equal(s2.assignment, "P1");
+
+    /* consumer2 goes silent; consumer1 keeps heartbeating; consumer2's session expires */
+    for (int t = 0; t < 3; t++) {
+        advance(3000);
+        assert_int_equal(group_heartbeat(c, "g102", id1, "consumer1", 1), 0);
+    }
+    advance(3000);
+    assert_null(group_static_member(g, "consumer2"));
+    assert_int_equal(g->state, GROUP_PREPARING_REBALANCE);
+    assert_int_equal(group_heartbeat(c, "g102", id1, "consumer1", 1),
+                     PROTO_ERR_REBALANCE_IN_PROGRESS);
+
+    /* consumer1 rejoins first: a generation with consumer1 alone */
+    join(c, "g102", id1, "consumer1", P_RANGE, 1, true, &j1);
+    assert_int_equal(j1.called, 1);
+    assert_int_equal(j1.generation, 2);
+    assert_int_equal(j1.n_members, 1);
+    struct group_sync_assignment all[] = {{id1, (const uint8_t *)"P*", 2}};
+    do_sync(c, "g102", id1, 2, all, 1, &s1);
+    assert_int_equal(s1.called, 0);
+    assert_int_equal(g->state, GROUP_COMPLETING_REBALANCE);
+
+    /* consumer2 rejoins with an unknown member id before the write completes */
+    join(c, "g102", "", "consumer2", P_RANGE, 1, true, &j2);
+    assert_int_equal(j2.called, 0);
+    assert_int_equal(g->state, GROUP_PREPARING_REBALANCE);
+    assert_int_equal(s1.called, 1);
+    assert_int_equal(s1.error, PROTO_ERR_REBALANCE_IN_PROGRESS);
+    /* the late completion of generation 2's write changes nothing */
+    complete_stores(c, 0);
+    assert_int_equal(g->state, GROUP_PREPARING_REBALANCE);
+    assert_int_equal(s1.called, 1);
+
+    /* consumer1 rejoins: one generation with both static members */
+    join(c, "g102", id1, "consumer1", P_RANGE, 1, true, &j1);
+    assert_int_equal(j1.called, 1);
+    assert_int_equal(j2.called, 1);
+    assert_int_equal(j1.error, 0);
+    assert_int_equal(j2.error, 0);
+    assert_int_equal(j1.generation, 3);
+    assert_int_equal(j2.generation, 3);
+    assert_int_equal(j1.n_members, 2);
+    assert_string_equal(j2.leader, id1);
+    strcpy(id2, j2.member_id);
+    struct group_sync_assignment a3[] = {{id1, (const uint8_t *)"Q0", 2},
+                                         {id2, (const uint8_t *)"Q1", 2}};
+    do_sync(c, "g102", id1, 3, a3, 2, &s1);
+    do_sync(c, "g102", id2, 3, NULL, 0, &s2);
+    assert_int_equal(s1.called + s2.called, 0);
+    complete_stores(c, 0);
+    assert_int_equal(g->state, GROUP_STABLE);
+    assert_string_equal(s1.assignment, "Q0");
+    assert_string_equal(s2.assignment, "Q1");
+    assert_int_equal(group_heartbeat(c, "g102", id2, "consumer2", 3), 0);
+    group_coord_destroy(c);
+}
+
+/* The assignment cannot be stored: every member waiting in SyncGroup gets the error and the group
+ * rebalances (Kafka's resetAndPropagateAssignmentError + maybePrepareRebalance). */
+static void test_store_assignment_error(void **state) {
+    struct group_coord *c = coord_new_ops(0, &fake_store_ops);
+    struct jres j1, j2;
+    join(c, "gerr", "", NULL, P_RANGE, 1, false, &j1);
+    join(c, "gerr", "", NULL, P_RANGE, 1, false, &j2);
+    advance(0);
+    struct group_sync_assignment a[] = {{j1.member_id, (const uint8_t *)"P0", 2},
+                                        {j2.member_id, (const uint8_t *)"P1", 2}};
+    struct sres s1, s2;
+    do_sync(c, "gerr", j2.member_id, 1, NULL, 0, &s2);
+    do_sync(c, "gerr", j1.member_id, 1, a, 2, &s1);
+    assert_int_equal(s1.called + s2.called, 0);
+    complete_stores(c, PROTO_ERR_COORDINATOR_NOT_AVAILABLE);
+    assert_int_equal(s1.called, 1);
+    assert_int_equal(s2.called, 1);
+    assert_int_equal(s1.error, PROTO_ERR_COORDINATOR_NOT_AVAILABLE);
+    assert_int_equal(s2.error, PROTO_ERR_COORDINATOR_NOT_AVAILABLE);
+    struct group *g = group_find(c, "gerr");
+    assert_int_equal(g->state, GROUP_PREPARING_REBALANCE);
+    assert_int_equal(group_heartbeat(c, "gerr", j1.member_id, NULL, 1),
+                     PROTO_ERR_REBALANCE_IN_PROGRESS);
     group_coord_destroy(c);
 }
 
@@ -771,6 +919,8 @@ int main(void) {
         cmocka_unit_test(test_session_expiry),
         cmocka_unit_test(test_rebalance_timeout_minus_one),
         cmocka_unit_test(test_static_member),
+        cmocka_unit_test(test_static_rejoin_while_storing),
+        cmocka_unit_test(test_store_assignment_error),
         cmocka_unit_test(test_leave),
         cmocka_unit_test(test_protocol_selection),
         cmocka_unit_test(test_max_size),
