@@ -160,7 +160,7 @@ static inline struct storage_log *st_log(struct storage_engine *e, const char *t
 
 /* Removes the clean-shutdown marker so the next open recovers. */
 static inline void st_make_unclean(const char *dir) {
-    char p[512];
+    char p[1024];
     snprintf(p, sizeof(p), "%s/.kafka_cleanshutdown", dir);
     unlink(p);
 }
