@@ -84,5 +84,6 @@ int16_t broker_api_max_version(int16_t api_key) {
 }
 
 void broker_api_foreach(void (*cb)(void *arg, int16_t api_key), void *arg) {
-    for (size_t i = 0; i < RL_ARRAY_SIZE(api_table); i++) cb(arg, api_table[i].key);
+    for (size_t i = 0; i < RL_ARRAY_SIZE(api_table); i++)
+        cb(arg, api_table[i].key);
 }

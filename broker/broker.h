@@ -27,9 +27,9 @@
 
 /* ---- configuration (config.c) ---------------------------------------------------------------- */
 struct broker_config {
-#define OPT_INT(f, n, d, lo, hi, h)  int64_t f;
-#define OPT_BOOL(f, n, d, h)         bool f;
-#define OPT_STR(f, n, d, h)          char *f;
+#define OPT_INT(f, n, d, lo, hi, h)   int64_t f;
+#define OPT_BOOL(f, n, d, h)          bool f;
+#define OPT_STR(f, n, d, h)           char *f;
 #define OPT_ENUM(f, n, d, choices, h) int f;
 #include "config_options.h"
 #undef OPT_INT
@@ -44,8 +44,7 @@ enum { BROKER_TS_CREATE_TIME = 0, BROKER_TS_LOG_APPEND_TIME = 1 };
 void broker_config_defaults(struct broker_config *c);
 /* Loads a YAML file (flat mapping "name: value", or nested mappings joined with dots) over c.
  * On error fills errbuf with "file:line: what is wrong" and returns -EINVAL. */
-int broker_config_load_yaml(struct broker_config *c, const char *path, char *errbuf,
-                            size_t errlen);
+int broker_config_load_yaml(struct broker_config *c, const char *path, char *errbuf, size_t errlen);
 /* Sets one option from "name=value" (command line). */
 int broker_config_set(struct broker_config *c, const char *name_eq_value, char *errbuf,
                       size_t errlen);
@@ -81,8 +80,8 @@ struct broker {
 };
 
 /* Start-up and shut-down of each subsystem, in this order (main.c / reactor.c call them). */
-int broker_topics_init(struct broker *b);   /* loads every partition log found in log.dir */
-int broker_groups_init(struct broker *b);   /* loads __consumer_offsets */
+int broker_topics_init(struct broker *b); /* loads every partition log found in log.dir */
+int broker_groups_init(struct broker *b); /* loads __consumer_offsets */
 void broker_groups_shutdown(struct broker *b);
 void broker_topics_shutdown(struct broker *b);
 /* Called about once a second from the reactor: retention, offset expiry, ... now_ms is the wall

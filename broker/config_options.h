@@ -63,12 +63,12 @@ OPT_INT(message_max_bytes, "message.max.bytes", 1048588, 0, 2147483647,
         "Default max.message.bytes: largest record batch accepted.")
 OPT_ENUM(log_message_timestamp_type, "log.message.timestamp.type", "CreateTime",
          "CreateTime|LogAppendTime", "Default message.timestamp.type.")
-OPT_INT(log_retention_check_interval_ms, "log.retention.check.interval.ms", 300000, 100,
-        2147483647, "How often retention runs.")
+OPT_INT(log_retention_check_interval_ms, "log.retention.check.interval.ms", 300000, 100, 2147483647,
+        "How often retention runs.")
 
 /* ---- consumer groups ---- */
-OPT_INT(group_initial_rebalance_delay_ms, "group.initial.rebalance.delay.ms", 3000, 0,
-        2147483647, "Delay before the first rebalance of an empty group, to let members join.")
+OPT_INT(group_initial_rebalance_delay_ms, "group.initial.rebalance.delay.ms", 3000, 0, 2147483647,
+        "Delay before the first rebalance of an empty group, to let members join.")
 OPT_INT(group_min_session_timeout_ms, "group.min.session.timeout.ms", 6000, 1, 2147483647,
         "Smallest session timeout a member may ask for.")
 OPT_INT(group_max_session_timeout_ms, "group.max.session.timeout.ms", 1800000, 1, 2147483647,
@@ -79,8 +79,8 @@ OPT_INT(offsets_topic_num_partitions, "offsets.topic.num.partitions", 50, 1, 100
         "Partitions of the internal __consumer_offsets topic (fixed once created).")
 OPT_INT(offsets_retention_minutes, "offsets.retention.minutes", 10080, 1, 2147483647,
         "Committed offsets of an empty group expire after this many minutes.")
-OPT_INT(offsets_retention_check_interval_ms, "offsets.retention.check.interval.ms", 600000,
-        100, 2147483647, "How often expired offsets are removed.")
+OPT_INT(offsets_retention_check_interval_ms, "offsets.retention.check.interval.ms", 600000, 100,
+        2147483647, "How often expired offsets are removed.")
 
 /* ---- admin / metrics ---- */
 OPT_STR(admin_listener, "admin.listener", "127.0.0.1:9644",

@@ -8,7 +8,7 @@ PACKAGES=(
     build-essential cmake pkg-config git python3 dpkg-dev libssl-dev libsasl2-dev rapidjson-dev
     liburing-dev libzstd-dev libxxhash-dev libyaml-dev libcmocka-dev
     liblz4-dev libsnappy-dev zlib1g-dev
-    clang libclang-rt-14-dev
+    clang clang-format libclang-rt-14-dev
     librdkafka-dev kcat python3-kafka
     util-linux e2fsprogs procps iproute2 libmicrohttpd-dev prometheus
 )

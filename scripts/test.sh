@@ -14,6 +14,9 @@ if [ -f tests/integration/package.json ]; then
 fi
 
 fail=0
+echo "== format =="
+fmt_failed=0
+bash scripts/check-format.sh || { fail=1; fmt_failed=1; }
 echo "== build (ASan+UBSan) =="
 bash scripts/build.sh asan build-asan || exit 1
 echo "== ctest =="
@@ -64,7 +67,7 @@ cd "$root"
 fuzz_ok=$(grep -c '^   ok:' build-fuzz/fuzz.log 2>/dev/null || true)
 fuzz_bad=$(grep -c '^   FAILED:' build-fuzz/fuzz.log 2>/dev/null || true)
 passed=$((ctest_total - ctest_failed + ${fuzz_ok:-0} + suite_passed))
-failed=$((ctest_failed + ${fuzz_bad:-0} + suite_unexpected))
+failed=$((ctest_failed + ${fuzz_bad:-0} + suite_unexpected + fmt_failed))
 if [ $fail -ne 0 ] && [ $failed -eq 0 ]; then failed=1; fi
 echo "test.sh: ctest $((ctest_total - ctest_failed))/$ctest_total, fuzz targets ${fuzz_ok:-0} clean," \
     "librdkafka suite $suite_passed passed + $suite_expected expected failures" \

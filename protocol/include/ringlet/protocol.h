@@ -244,7 +244,7 @@ void proto_request_header_encode(struct proto_writer *w, const struct proto_requ
 void proto_response_header_encode(struct proto_writer *w, int16_t header_version,
                                   int32_t correlation_id);
 int proto_response_header_decode(struct proto_reader *r, int16_t header_version,
-                                  int32_t *correlation_id);
+                                 int32_t *correlation_id);
 
 /* Frames: reserve the 4-byte size, write the body, then patch the size in. */
 size_t proto_frame_begin(struct proto_writer *w);
