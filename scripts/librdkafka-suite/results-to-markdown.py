@@ -55,6 +55,7 @@ def main():
     passed = sum(1 for r in rows if r[1] == "PASS")
     exp_failed = sum(1 for r in rows if r[1] != "PASS" and r[0] in expected)
     unexpected = [r[0] for r in rows if r[1] != "PASS" and r[0] not in expected]
+    retried = [r[0] for r in rows if r[1] == "PASS" and r[3].startswith("passed on retry")]
     secs = int(env.get("seconds", "0") or 0)
 
     out = [
@@ -70,7 +71,8 @@ def main():
         "",
         "- Result: **%d passed, %d failed** of %d (%d expected failures, %d unexpected%s)"
         % (passed, len(rows) - passed, len(rows), exp_failed, len(unexpected),
-           ": " + " ".join(unexpected) if unexpected else ""),
+           ": " + " ".join(unexpected) if unexpected else "")
+        + ("; passed only on a serial retry: %s" % " ".join(retried) if retried else ""),
         "- Wall time: %dm%02ds with %s tests at a time (2 cores), quick mode (`-Q`): %s, "
         "per-test timeout %ss, `TEST_KAFKA_VERSION=%s`"
         % (secs // 60, secs % 60, env.get("jobs", "?"),
@@ -93,7 +95,9 @@ def main():
     for num, status, secs_s, detail in rows:
         if status == "PASS":
             result = "PASS" + (" (listed as expected failure)" if num in expected else "")
-            text = ""
+            if detail.startswith("passed on retry"):
+                result = "PASS on retry"
+            text = detail  # empty, or "passed on retry (first attempt: ...)"
         elif num in expected:
             result = "expected %s" % status
             text = "%s. Observed: %s" % (expected[num], detail) if detail else expected[num]
