@@ -60,6 +60,9 @@ def main():
                 res += " (%s)" % detail
             out.append("| %s | `integ_%s` | %s |" % (r["scenario"], r["test"], res))
         out.append("")
+    out.append("librdkafka's own test suite against ringletd: `docs/compatibility-librdkafka.md` "
+               "(scripts/librdkafka-suite.sh).")
+    out.append("")
     with open(sys.argv[2], "w") as f:
         f.write("\n".join(out))
     print("gen_compat: wrote %s (%d tests)" % (sys.argv[2], len(results)))
