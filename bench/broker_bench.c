@@ -12,7 +12,9 @@
  *
  *   broker_bench [-b host:port] [-p broker_pid] [-s produce_secs] [-e e2e_secs] [-r rate]
  *                [-m max_MiB] [-c consume_partitions] [-w e2e_fetch_wait_ms]
- *                [-M child|inproc] [-x produce100,produce1k,consume,e2e]
+ *                [-M child|inproc] [-x produce100,produce1k,consume,e2e] [-d data_dir]
+ *   With -d (the broker's data directory), the disk's sync-write limit is measured there just
+ *   before the acks=all scenario and acks=all MB/s is also given as a fraction of it.
  *   scripts/bench-broker.sh starts ringletd and runs it; docs/benchmarks.md has figures.
  *
  * Method:
@@ -50,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/types.h>
@@ -369,6 +372,38 @@ static void print_row(const char *scenario, int t, const struct result *r, bool 
            target_names[t], rate(r, (double)r->msgs), rate(r, (double)r->bytes / 1e6), p50, p99,
            p999, cb, ct, r->errors, r->ok ? "" : "  (FAILED: see stderr)");
     fflush(stdout);
+}
+
+/* ---- disk limit ---- */
+
+/* The data disk's durable write bandwidth, the ceiling of any acks=all produce: sequential 1 MiB
+ * pwrites with an fdatasync every 16 MiB (larger groups gain little), for up to `secs` or 2 GiB,
+ * into a scratch file in dir (removed after). Returns MB/s, or NaN. */
+static double disk_sync_write_mbps(const char *dir, double secs) {
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/broker_bench-disk-limit.tmp", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "disk limit: %s: %s\n", path, strerror(errno));
+        return NAN;
+    }
+    enum { CHUNK = 1 << 20, GROUP = 16 };
+    char *buf = malloc(CHUNK);
+    memset(buf, 'd', CHUNK);
+    double t0 = (double)now_ns() / 1e9, t = 0;
+    int64_t pos = 0;
+    bool ok = true;
+    while (ok && t < secs && pos < (2LL << 30)) {
+        for (int i = 0; i < GROUP && ok; i++, pos += CHUNK)
+            ok = pwrite(fd, buf, CHUNK, pos) == CHUNK;
+        ok = ok && fdatasync(fd) == 0;
+        t = (double)now_ns() / 1e9 - t0;
+    }
+    if (!ok) fprintf(stderr, "disk limit: writing %s: %s\n", path, strerror(errno));
+    close(fd);
+    unlink(path);
+    free(buf);
+    return ok && t > 0 ? (double)pos / t / 1e6 : NAN;
 }
 
 /* ---- produce ---- */
@@ -741,6 +776,7 @@ static void usage(void) {
             "[-c consume_partitions]\n"
             "                    [-w e2e_fetch_wait_max_ms] [-M child|inproc]\n"
             "                    [-x scenarios: any of produce100,produce1k,consume,e2e]\n"
+            "                    [-d broker_data_dir (measures the disk's sync-write limit)]\n"
             "  without -b only the mock baseline runs\n");
     exit(2);
 }
@@ -764,8 +800,9 @@ int main(int argc, char **argv) {
     int consume_partitions = 64;
     const char *only = "produce100,produce1k,consume,e2e";
     bool inproc = false;
+    const char *disk_dir = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:h")) != -1) {
         switch (opt) {
         case 'b':
             targets[T_BROKER].enabled = true;
@@ -795,6 +832,9 @@ int main(int argc, char **argv) {
             break;
         case 'x':
             only = optarg;
+            break;
+        case 'd':
+            disk_dir = optarg;
             break;
         case 'M':
             if (strcmp(optarg, "child") && strcmp(optarg, "inproc")) usage();
@@ -867,6 +907,12 @@ int main(int argc, char **argv) {
         run_produce(&targets[t], topics[TP_P100], 100, "1", produce_secs, max_bytes, &p100[t]);
         print_row("produce 100B acks=1", t, &p100[t], true);
     }
+    double disk_mbps = NAN;
+    if (disk_dir && do_p1k && targets[T_BROKER].enabled) {
+        disk_mbps = disk_sync_write_mbps(disk_dir, produce_secs);
+        printf("%-24s %-9s %11s %9.1f   (1 MiB pwrites, fdatasync per 16 MiB, in %s)\n",
+               "disk sync-write limit", "disk", "-", disk_mbps, disk_dir);
+    }
     for (int t = 0; t < T_COUNT; t++) {
         if (!targets[t].enabled || !do_p1k) continue;
         run_produce(&targets[t], topics[TP_P1K], 1024, "all", produce_secs, max_bytes, &p1k[t]);
@@ -897,6 +943,15 @@ int main(int argc, char **argv) {
     printf("  produce 100B acks=1      %6.2f  [>= 0.8]  %s\n", r_p100,
            verdict(r_p100 >= 0.8, r_p100));
     printf("  produce 1KiB acks=all    %6.2f  [>= 0.8]  %s\n", r_p1k, verdict(r_p1k >= 0.8, r_p1k));
+    /* acks=all cannot go faster than the disk syncs; the mock keeps everything in memory. */
+    double r_disk = p1k[T_BROKER].ran
+                        ? rate(&p1k[T_BROKER], (double)p1k[T_BROKER].bytes / 1e6) / disk_mbps
+                        : NAN;
+    double mock_disk = rate(&p1k[T_MOCK], (double)p1k[T_MOCK].bytes / 1e6) / disk_mbps;
+    if (!isnan(r_disk))
+        printf("    the same in MB/s over the disk's sync-write limit: ringletd %.2f, mock %.2f "
+               "(a mock above 1 is faster than this disk can make data durable)\n",
+               r_disk, mock_disk);
     printf("  consume 100B             %6.2f  [>= 1.0]  %s\n", r_c100,
            verdict(r_c100 >= 1.0, r_c100));
     printf("  consume 1KiB             %6.2f  [>= 1.0]  %s\n", r_c1k, verdict(r_c1k >= 1.0, r_c1k));
@@ -904,8 +959,9 @@ int main(int argc, char **argv) {
            verdict(e2e_b <= 2.0, e2e_b), e2e_m);
     bool all = r_p100 >= 0.8 && r_p1k >= 0.8 && r_c100 >= 1.0 && r_c1k >= 1.0 && e2e_b <= 2.0;
     printf("SUMMARY ringletd/mock: produce100B_acks1=%.2f produce1KiB_acksall=%.2f "
-           "consume100B=%.2f consume1KiB=%.2f e2e_p99_ms=%.3f (mock %.3f) -> %s\n",
-           r_p100, r_p1k, r_c100, r_c1k, e2e_b, e2e_m,
+           "consume100B=%.2f consume1KiB=%.2f e2e_p99_ms=%.3f (mock %.3f) "
+           "produce1KiB_acksall/disk_limit=%.2f -> %s\n",
+           r_p100, r_p1k, r_c100, r_c1k, e2e_b, e2e_m, r_disk,
            targets[T_BROKER].enabled ? (all ? "all targets met" : "targets missed") : "mock only");
     return 0;
 }

@@ -12,7 +12,10 @@
  *
  *   storage_append [-d data_dir] [-s seconds_per_case] [-m max_mib_per_case]
  *                  [-p segment_preallocate_bytes (default 8 MiB)] [-r repeats (default 3)]
+ *                  [-c cpu (default 0; -1 = do not pin)]
  *
+ * The program pins itself to one CPU (baselines and storage cases alike), as the broker's
+ * reactor does with reactor.cpu; the engine then runs its io_uring workers on that CPU too.
  * Every case runs `repeats` times interleaved with the others and the best run is reported.
  *
  * data_dir (default /tmp/ringlet-storage-bench) should be on the disk being measured, not a
@@ -21,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
 #include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +40,9 @@
 static const char *data_dir = "/tmp/ringlet-storage-bench";
 static double case_seconds = 3.0;
 static int64_t case_max_bytes = 256LL << 20;
-static int64_t prealloc = 8 << 20;
-static int repeats = 3; /* the broker's default log.segment.preallocate.bytes */
+static int64_t prealloc = 8 << 20; /* the broker's default log.segment.preallocate.bytes */
+static int repeats = 3;
+static int cpu = 0;
 
 struct result {
     double mbps;
@@ -269,7 +274,7 @@ static void best(struct result *b, struct result r, const char *size, const char
 
 int main(int argc, char **argv) {
     int opt;
-    while ((opt = getopt(argc, argv, "d:s:m:p:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "d:s:m:p:r:c:")) != -1) {
         if (opt == 'd')
             data_dir = optarg;
         else if (opt == 's')
@@ -280,21 +285,34 @@ int main(int argc, char **argv) {
             prealloc = atoll(optarg);
         else if (opt == 'r')
             repeats = RL_MAX(1, atoi(optarg));
+        else if (opt == 'c')
+            cpu = atoi(optarg);
         else {
             fprintf(stderr,
                     "usage: %s [-d data_dir] [-s seconds_per_case] [-m max_mib] "
-                    "[-p preallocate_bytes] [-r repeats]\n",
+                    "[-p preallocate_bytes] [-r repeats] [-c cpu|-1]\n",
                     argv[0]);
             return 2;
         }
     }
     rl_log_set_level(RL_LOG_WARN);
+    if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+            perror("sched_setaffinity");
+            return 1;
+        }
+    }
     mkdir(data_dir, 0755);
     struct statfs sf;
     if (statfs(data_dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC)
         fprintf(stderr, "warning: %s is on tmpfs: fdatasync figures mean nothing\n", data_dir);
-    printf("storage_append: data dir %s, up to %.1f s / %lld MiB per case, preallocate %lld\n",
-           data_dir, case_seconds, (long long)(case_max_bytes >> 20), (long long)prealloc);
+    printf("storage_append: data dir %s, up to %.1f s / %lld MiB per case, preallocate %lld, "
+           "%s%d\n",
+           data_dir, case_seconds, (long long)(case_max_bytes >> 20), (long long)prealloc,
+           cpu >= 0 ? "pinned to CPU " : "not pinned ", cpu);
 
     /* Warm-up: page-cache memory the VM has never touched is slow the first time (host-side
      * faults); write and drop a few times the per-case volume so every case starts alike. */

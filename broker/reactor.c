@@ -43,18 +43,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RING_ENTRIES     1024
-#define CQ_ENTRIES       16384
-#define BUF_GROUP        0
-#define BUF_COUNT        256 /* provided receive buffers shared by every connection */
-#define BUF_SIZE         16384
-#define PRIVATE_BUF_SIZE 4096 /* per-connection buffer when buffer rings are unavailable */
-#define DIRECT_RECV_MIN  4096 /* a frame remainder this large is received in place */
-#define MAX_IOV          16
-#define MAX_PENDING_REQS 128 /* per connection: stop reading beyond this many unanswered */
-#define TICK_MS          1000
-#define SCRATCH_IDLE_MS  10000
-#define SPARE_MIN        ((size_t)1 << 18) /* response buffers kept for reuse from this size */
+#define RING_ENTRIES         1024
+#define CQ_ENTRIES           16384
+#define BUF_GROUP            0
+#define BUF_COUNT            256 /* provided receive buffers shared by every connection */
+#define BUF_SIZE             16384
+#define PRIVATE_BUF_SIZE     4096 /* per-connection buffer when buffer rings are unavailable */
+#define DIRECT_RECV_MIN      4096 /* a frame remainder this large is received in place */
+#define MAX_IOV              16
+#define MAX_PENDING_REQS     128 /* per connection: stop reading beyond this many unanswered */
+#define TICK_MS              1000
+#define SCRATCH_IDLE_MS      10000
+#define SPARE_MIN            ((size_t)1 << 18) /* response buffers kept for reuse from this size */
+#define FRAME_POOL_MIN_SHIFT 16 /* request frames from 64 KiB come from the frame pool */
+#define FRAME_POOL_MAX_SHIFT 24 /* ... up to 16 MiB; larger ones are malloc'd and freed */
+#define FRAME_POOL_CAP       ((size_t)64 << 20) /* bytes the pool may hold while idle */
 
 enum rop_kind {
     ROP_ACCEPT = 1,
@@ -143,6 +146,12 @@ struct broker_reactor {
     size_t scratch_cap;
     int64_t scratch_used_ms;       /* freed by the tick after SCRATCH_IDLE_MS unused */
     struct proto_writer spare_out; /* the largest big response buffer freed, for reuse */
+    /* Freed request frames of 64 KiB .. 16 MiB, one list per power-of-two class. Large Produce
+     * frames come and go at hundreds per second; from malloc, each would be fresh pages to
+     * fault in and zero (glibc returns big blocks to the kernel), which cost more CPU than
+     * receiving the bytes. */
+    void *frame_pool[FRAME_POOL_MAX_SHIFT - FRAME_POOL_MIN_SHIFT + 1];
+    size_t frame_pool_bytes;
 };
 
 static void conn_close(struct broker_conn *c, const char *why);
@@ -308,12 +317,53 @@ static int setup_buf_ring(struct broker_reactor *r) {
 
 /* ---- requests and responses ------------------------------------------------------------------ */
 
+/* The pool class of a frame of n bytes, or -1 when it is not pooled. */
+static int frame_class(size_t n) {
+    if (n < ((size_t)1 << FRAME_POOL_MIN_SHIFT) || n > ((size_t)1 << FRAME_POOL_MAX_SHIFT))
+        return -1;
+    int shift = FRAME_POOL_MIN_SHIFT;
+    while (((size_t)1 << shift) < n)
+        shift++;
+    return shift - FRAME_POOL_MIN_SHIFT;
+}
+
+static uint8_t *frame_get(struct broker_reactor *r, int cls) {
+    void *f = r->frame_pool[cls];
+    if (!f) return rl_malloc((size_t)1 << (cls + FRAME_POOL_MIN_SHIFT));
+    memcpy(&r->frame_pool[cls], f, sizeof(void *));
+    r->frame_pool_bytes -= (size_t)1 << (cls + FRAME_POOL_MIN_SHIFT);
+    return f;
+}
+
+static void frame_put(struct broker_reactor *r, int cls, uint8_t *f) {
+    size_t sz = (size_t)1 << (cls + FRAME_POOL_MIN_SHIFT);
+    if (r->frame_pool_bytes + sz > FRAME_POOL_CAP) {
+        rl_free(f);
+        return;
+    }
+    memcpy(f, &r->frame_pool[cls], sizeof(void *));
+    r->frame_pool[cls] = f;
+    r->frame_pool_bytes += sz;
+}
+
+static void frame_pool_clear(struct broker_reactor *r) {
+    for (size_t i = 0; i < RL_ARRAY_SIZE(r->frame_pool); i++) {
+        void *f;
+        while ((f = r->frame_pool[i])) {
+            memcpy(&r->frame_pool[i], f, sizeof(void *));
+            rl_free(f);
+        }
+    }
+    r->frame_pool_bytes = 0;
+}
+
 static struct broker_request *request_new(struct broker_conn *c, size_t frame_len) {
-    struct broker_request *req = rl_malloc(sizeof(*req) + frame_len);
+    int cls = frame_class(frame_len);
+    struct broker_request *req = rl_malloc(sizeof(*req) + (cls < 0 ? frame_len : 0));
     memset(req, 0, sizeof(*req));
     req->b = c->r->b;
     req->conn = c;
-    req->frame = (uint8_t *)(req + 1);
+    req->frame = cls < 0 ? (uint8_t *)(req + 1) : frame_get(c->r, cls);
     req->frame_len = frame_len;
     proto_arena_init(&req->arena);
     proto_writer_init(&req->out);
@@ -330,6 +380,11 @@ static void request_free(struct broker_request *req) {
         proto_writer_init(&req->out);
     }
     proto_writer_free(&req->out);
+    int cls = frame_class(req->frame_len);
+    if (cls >= 0) {
+        frame_put(r, cls, req->frame);
+        r->scratch_used_ms = rl_mono_ms();
+    }
     rl_free(req);
     r->n_reqs--;
 }
@@ -952,6 +1007,7 @@ static void tick_fn(struct broker_timer *t) {
         proto_writer_free(&r->spare_out);
         proto_writer_init(&r->spare_out);
     }
+    if (r->frame_pool_bytes && now - r->scratch_used_ms >= SCRATCH_IDLE_MS) frame_pool_clear(r);
     broker_timer_arm(b, t, now + TICK_MS);
 }
 
@@ -1204,6 +1260,7 @@ void broker_reactor_destroy(struct broker *b) {
                 (unsigned long long)leftover);
     rl_free(r->scratch);
     proto_writer_free(&r->spare_out);
+    frame_pool_clear(r);
     broker__heap_free(&r->timers);
     if (r->sig_fd >= 0) close(r->sig_fd);
     if (r->wake_fd >= 0) close(r->wake_fd);

@@ -68,7 +68,7 @@ fi
 fs=$(stat -f -c %T "$data")
 echo "bench-broker: ringletd pid $broker_pid on 127.0.0.1:$port, data dir $data ($fs)"
 echo "bench-broker: ringletd command: $build/broker/ringletd ${settings[*]}"
-cmd=("$build/bench/broker_bench" -b "127.0.0.1:$port" -p "$broker_pid" "$@")
+cmd=("$build/bench/broker_bench" -b "127.0.0.1:$port" -p "$broker_pid" -d "$data" "$@")
 echo "bench-broker: bench command:    ${cmd[*]}"
 echo "bench-broker: this script:      scripts/bench-broker.sh ${build}${*:+ -- $*}"
 echo "bench-broker: git $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)," \

@@ -409,7 +409,7 @@ int cli_admin_results(struct cli *c, int call_rc, const char *err, const char *k
 }
 
 static int run_cluster_info(struct cli *c, int argc, char **argv) {
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     int rc = cli_start(c, argc, argv, &cl);
     if (rc) return rc;
     struct ringlet_metadata *md = NULL;
@@ -484,7 +484,7 @@ const struct cli_cmd cli_cmd_cluster_info = {
 /* ---- cluster api-versions -------------------------------------------------------------------- */
 
 static int run_api_versions(struct cli *c, int argc, char **argv) {
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     int rc = cli_start(c, argc, argv, &cl);
     if (rc) return rc;
     struct ringlet_conn *conn = NULL;

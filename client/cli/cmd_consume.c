@@ -154,7 +154,7 @@ static int run_consume(struct cli *c, int argc, char **argv) {
         rc = cli_usage(c, "-p and -g exclude each other (the group assigns partitions)");
         goto out;
     }
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     if (cli_client(c, &cl)) {
         rc = CLI_FAIL;
         goto out;

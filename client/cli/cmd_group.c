@@ -20,7 +20,7 @@ static int req_timeout(const struct cli *c) {
 /* ---- group list ------------------------------------------------------------------------------ */
 
 static int run_list(struct cli *c, int argc, char **argv) {
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     int rc = cli_start(c, argc, argv, &cl);
     if (rc) return rc;
     char err[256];
@@ -516,7 +516,7 @@ static int run_describe(struct cli *c, int argc, char **argv) {
     struct describe_opts o = {0};
     char **pos = NULL;
     int npos = 0;
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     int rc = cli_parse(c, argc, argv, describe_optv, describe_opt, &o, &pos, &npos);
     if (rc) goto out;
     if (npos == 0) {
@@ -561,7 +561,7 @@ const struct cli_cmd cli_cmd_group_describe = {
 static int run_delete(struct cli *c, int argc, char **argv) {
     char **pos;
     int npos;
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     int rc = cli_start_names(c, argc, argv, "group", &pos, &npos, &cl);
     if (rc) return rc;
     struct ringlet_admin_result *r = NULL;
@@ -616,7 +616,7 @@ static int run_offset_delete(struct cli *c, int argc, char **argv) {
         rc = cli_usage(c, "want GROUP TOPIC");
         goto out;
     }
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     if (cli_client(c, &cl)) {
         rc = CLI_FAIL;
         goto out;
@@ -754,7 +754,7 @@ static int run_seek(struct cli *c, int argc, char **argv) {
             goto out;
         }
     }
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     if (cli_client(c, &cl)) {
         rc = CLI_FAIL;
         goto out;

@@ -231,7 +231,7 @@ static int run_produce(struct cli *c, int argc, char **argv) {
         rc = cli_usage(c, "-k and -K exclude each other");
         goto out;
     }
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     if (cli_client(c, &cl)) {
         rc = CLI_FAIL;
         goto out;

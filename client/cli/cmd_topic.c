@@ -22,7 +22,7 @@ static void fmt_nodes(char *buf, size_t len, const int32_t *ids, int32_t n) {
 /* ---- topic list ------------------------------------------------------------------------------ */
 
 static int run_list(struct cli *c, int argc, char **argv) {
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     int rc = cli_start(c, argc, argv, &cl);
     if (rc) return rc;
     struct ringlet_metadata *md = NULL;
@@ -165,7 +165,7 @@ static int print_configs(struct cli *c, struct ringlet_client *cl, const char *t
 static int run_describe(struct cli *c, int argc, char **argv) {
     char **pos;
     int npos;
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     int rc = cli_start_names(c, argc, argv, "topic", &pos, &npos, &cl);
     if (rc) return rc;
     struct ringlet_metadata *md = NULL;
@@ -395,7 +395,7 @@ static int run_create(struct cli *c, int argc, char **argv) {
         rc = cli_usage(c, "name at least one topic");
         goto out;
     }
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     if (cli_client(c, &cl)) {
         rc = CLI_FAIL;
         goto out;
@@ -446,7 +446,7 @@ const struct cli_cmd cli_cmd_topic_create = {
 static int run_delete(struct cli *c, int argc, char **argv) {
     char **pos;
     int npos;
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     int rc = cli_start_names(c, argc, argv, "topic", &pos, &npos, &cl);
     if (rc) return rc;
     struct ringlet_admin_result *r = NULL;
@@ -492,7 +492,7 @@ static int run_alter(struct cli *c, int argc, char **argv) {
         rc = cli_usage(c, "name at least one topic and one --set or --delete");
         goto out;
     }
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     if (cli_client(c, &cl)) {
         rc = CLI_FAIL;
         goto out;
@@ -548,7 +548,7 @@ static int run_add_partitions(struct cli *c, int argc, char **argv) {
         rl_free(pos);
         return cli_usage(c, "name at least one topic and the new total with -n N");
     }
-    struct ringlet_client *cl;
+    struct ringlet_client *cl = NULL;
     if (cli_client(c, &cl)) {
         rl_free(pos);
         return CLI_FAIL;

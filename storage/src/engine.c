@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,27 @@ static bool parse_dir_name(const char *name, char *topic, size_t cap, int32_t *p
     return true;
 }
 
+/* Buffered writes to most filesystems (ext4 among them) cannot be issued without blocking, so
+ * io_uring hands them to its io-wq worker threads. A worker on another CPU than the submitter
+ * costs two cross-CPU wake-ups per write (measured on a 2-vCPU VM: a 256 KiB write takes about
+ * 2x as long as a pwrite, a 16 KiB one about 10x) and copies from another core's cache. When
+ * the engine's thread is pinned (the broker's reactor.cpu), its io-wq workers get the same CPUs,
+ * which brings a 256 KiB write through io_uring within 10% of pwrite. An unpinned thread leaves
+ * io-wq to the scheduler. */
+static void follow_thread_affinity(struct storage_engine *e) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) < 0) return;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online <= 0 || CPU_COUNT(&set) >= online) return;
+    int rc = io_uring_register_iowq_aff(&e->ring, sizeof(set), &set);
+    if (rc < 0)
+        rl_warn(STORAGE_MOD, "cannot give io_uring workers the thread's CPU affinity: %s",
+                rl_strerror(rc));
+    else
+        e->iowq_pinned = true;
+}
+
 int storage_engine_open(const struct storage_engine_config *cfg, struct storage_engine **out) {
     if (!cfg || !cfg->data_dir || !cfg->data_dir[0]) return -EINVAL;
     int rc = mkdir_p(cfg->data_dir);
@@ -223,6 +245,7 @@ int storage_engine_open(const struct storage_engine_config *cfg, struct storage_
                 io_uring_queue_exit(&e->ring);
             } else {
                 e->use_uring = true;
+                follow_thread_affinity(e);
             }
         }
         if (!e->use_uring)
@@ -262,12 +285,13 @@ int storage_engine_open(const struct storage_engine_config *cfg, struct storage_
         closedir(d);
     }
     e->last_ckpt_ms = rl_mono_ms();
-    rl_info(STORAGE_MOD, "data dir %s: %d partition logs, previous stop %s, %s", e->data_dir,
+    rl_info(STORAGE_MOD, "data dir %s: %d partition logs, previous stop %s, %s%s", e->data_dir,
             e->n_dirs,
             e->clean    ? "clean"
             : e->n_dirs ? "unclean (logs recover on open)"
                         : "none recorded",
-            e->use_uring ? "io_uring" : "posix I/O");
+            e->use_uring ? "io_uring" : "posix I/O",
+            e->iowq_pinned ? " (workers pinned with the engine thread)" : "");
     *out = e;
     return 0;
 fail:

@@ -163,6 +163,7 @@ struct storage_engine {
     int64_t prealloc;
     bool clean;
     bool use_uring;
+    bool iowq_pinned; /* io-wq workers share the engine thread's CPU affinity */
     struct io_uring ring;
     unsigned ring_entries;
     unsigned uring_inflight;
