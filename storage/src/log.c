@@ -230,10 +230,41 @@ static void log_maybe_flush(struct storage_log *log) {
     }
 }
 
+/* Sends the queued appends at the head of the queue that are contiguous in one segment (up to
+ * the coalescing limits) as one write; the first op leads the group. */
+static void issue_queued(struct storage_log *log) {
+    struct storage_op *lead = log->queued_head;
+    if (!lead || log->write_inflight) return;
+    struct storage_op *last = lead;
+    int n = 1;
+    uint64_t bytes = lead->len - lead->done;
+    for (struct storage_op *o = lead->next; o; o = o->next) {
+        if (o->seg != lead->seg || o->pos != last->pos + last->len ||
+            n >= STORAGE_COALESCE_MAX_OPS || bytes + o->len > STORAGE_COALESCE_MAX_BYTES)
+            break;
+        last->gnext = o;
+        last = o;
+        bytes += o->len;
+        n++;
+    }
+    log->queued_head = last->next;
+    if (!log->queued_head) log->queued_tail = NULL;
+    for (struct storage_op *o = lead; o; o = o->gnext)
+        o->next = NULL;
+    last->gnext = NULL;
+    log->write_inflight = true;
+    lead->seg->inflight++;
+    log->inflight++;
+    storage__op_submit(log->engine, lead);
+}
+
+/* Appends are written in order, one write in flight per log: io_uring runs buffered writes to
+ * one file one after another on a worker anyway, so appends that arrive meanwhile lose
+ * nothing by waiting and then go out together (one worker hand-off for many batches). */
 static void submit_append(struct storage_log *log, struct storage_op *op) {
     struct storage_segment *s = op->seg;
+    op->next = NULL;
     if (log->held_head || (op->pos < s->zero_hi && op->pos + op->len > s->zero_lo)) {
-        op->next = NULL;
         if (log->held_tail)
             log->held_tail->next = op;
         else
@@ -241,9 +272,12 @@ static void submit_append(struct storage_log *log, struct storage_op *op) {
         log->held_tail = op;
         return;
     }
-    s->inflight++;
-    log->inflight++;
-    storage__op_submit(log->engine, op);
+    if (log->queued_tail)
+        log->queued_tail->next = op;
+    else
+        log->queued_head = op;
+    log->queued_tail = op;
+    issue_queued(log);
 }
 
 /* Keeps zeros written ahead of the tail, so appends overwrite allocated, written blocks. */
@@ -288,22 +322,46 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
     struct storage_log *log = op->log;
     struct storage_segment *s = op->seg;
     switch (op->kind) {
-    case STORAGE_OP_APPEND:
-        if (res >= 0 && op->done + (uint32_t)res < op->len) {
-            if (res > 0) { /* short write: continue where it stopped */
-                op->done += (uint32_t)res;
-                storage__op_submit(e, op);
-                return;
+    case STORAGE_OP_APPEND: {
+        /* res covers the group led by op: the ops it wrote completely complete now. */
+        struct storage_op *o = op;
+        if (res >= 0) {
+            uint32_t left = (uint32_t)res;
+            while (o) {
+                uint32_t take = RL_MIN(left, o->len - o->done);
+                o->done += take;
+                left -= take;
+                if (o->done < o->len) break;
+                struct storage_op *next = o->gnext;
+                o->gnext = NULL;
+                o->completed = true;
+                o->res = 0;
+                o = next;
             }
-            res = -EIO; /* no progress at all */
+            if (!o) {
+                res = 0;
+            } else if (res > 0) { /* short write: the rest of the group continues from o */
+                storage__op_submit(e, o);
+                return;
+            } else {
+                res = -EIO; /* no progress at all */
+            }
+        }
+        while (o) { /* failed: every op not yet written fails */
+            struct storage_op *next = o->gnext;
+            o->gnext = NULL;
+            o->completed = true;
+            o->res = res;
+            o = next;
         }
         s->inflight--;
         log->inflight--;
-        op->completed = true;
-        op->res = res < 0 ? res : 0;
+        log->write_inflight = false;
+        issue_queued(log);       /* before sealing: queued appends may still target s */
         seg_finish_seal(log, s); /* before callbacks run: they may delete records (and s) */
         log_advance(log);
         break;
+    }
     case STORAGE_OP_ZERO:
         s->inflight--;
         log->inflight--;
@@ -637,6 +695,7 @@ static int recover(struct storage_log *log, int64_t rp) {
 }
 
 static void log_free(struct storage_log *log) {
+    rl_free(log->wiov);
     for (int i = 0; i < log->n_segs; i++)
         storage__seg_free(log->segs[i]);
     rl_free(log->segs);

@@ -52,8 +52,31 @@ static void fake_complete(struct storage_engine *e, struct storage_op *op, int r
 
 static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *op, uint32_t len);
 
-void storage__op_submit(struct storage_engine *e, struct storage_op *op) {
+/* Bytes left to write for the group led by op (or op alone). */
+static uint32_t group_len(const struct storage_op *op) {
     uint32_t len = op->len - op->done;
+    for (const struct storage_op *o = op->gnext; o; o = o->gnext)
+        len += o->len - o->done;
+    return len;
+}
+
+/* Fills the log's iovec array with up to len bytes of the group led by op; returns the count. */
+static int group_iov(struct storage_op *op, uint32_t len) {
+    struct storage_log *log = op->log;
+    if (!log->wiov) log->wiov = rl_malloc(sizeof(*log->wiov) * STORAGE_COALESCE_MAX_OPS);
+    int n = 0;
+    for (struct storage_op *o = op; o && len > 0 && n < STORAGE_COALESCE_MAX_OPS; o = o->gnext) {
+        uint32_t l = RL_MIN(len, o->len - o->done);
+        log->wiov[n].iov_base = (void *)(o->buf + o->done);
+        log->wiov[n].iov_len = l;
+        len -= l;
+        n++;
+    }
+    return n;
+}
+
+void storage__op_submit(struct storage_engine *e, struct storage_op *op) {
+    uint32_t len = group_len(op);
     if (op->kind == STORAGE_OP_APPEND) {
         int f = storage__fault_take(STORAGE_FAULT_WRITE);
         if (f < 0) {
@@ -76,6 +99,8 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
         ssize_t rc;
         if (op->kind == STORAGE_OP_FSYNC)
             rc = fdatasync(op->fd);
+        else if (op->gnext)
+            rc = pwritev(op->fd, op->log->wiov, group_iov(op, len), op->pos + op->done);
         else
             rc = pwrite(op->fd, op->buf + op->done, len, op->pos + op->done);
         fake_complete(e, op, rc < 0 ? -errno : (int)rc);
@@ -100,6 +125,9 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
     }
     if (op->kind == STORAGE_OP_FSYNC)
         io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+    else if (op->gnext)
+        io_uring_prep_writev(sqe, op->fd, op->log->wiov, (unsigned)group_iov(op, len),
+                             (uint64_t)(op->pos + op->done));
     else
         io_uring_prep_write(sqe, op->fd, op->buf + op->done, len, (uint64_t)(op->pos + op->done));
     io_uring_sqe_set_data(sqe, op);
@@ -163,7 +191,7 @@ int storage_engine_poll(struct storage_engine *e) {
                 e->backlog_head = op->next;
                 if (!e->backlog_head) e->backlog_tail = NULL;
                 op->next = NULL;
-                uring_or_posix_submit(e, op, op->len - op->done);
+                uring_or_posix_submit(e, op, group_len(op));
             }
         }
         n += pass;

@@ -8,6 +8,7 @@
 #define RINGLET_STORAGE_INT_H
 
 #include <liburing.h>
+#include <sys/uio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,10 @@
 #define STORAGE_PREALLOC_MAX_AVG_APPEND (128 << 10)
 /* Group commit waits at most this long for in-flight writes to join the next fdatasync. */
 #define STORAGE_GROUP_COMMIT_MAX_DEFER_NS 200000
+/* Appends queued behind a log's write in flight go out together as one writev of at most this
+ * many batches and bytes. */
+#define STORAGE_COALESCE_MAX_OPS   64
+#define STORAGE_COALESCE_MAX_BYTES (4u << 20)
 
 /* ---- ops layer --------------------------------------------------------------------------------
  * An op is one write or fdatasync. Ops are pooled by the engine (no allocation per append); the
@@ -35,8 +40,9 @@ struct storage_segment;
 struct storage_log;
 
 struct storage_op {
-    struct storage_op *next;  /* free list, held list, engine backlog, fake completion queue */
+    struct storage_op *next;  /* free list, held/queued lists, engine backlog, fake completions */
     struct storage_op *lnext; /* the log's appends / waiters FIFO */
+    struct storage_op *gnext; /* append: the next op of the same writev (the first one leads) */
     uint8_t kind;
     bool completed;
     bool durable;
@@ -56,7 +62,9 @@ struct storage_op {
     void *arg;
 };
 
-/* Submits op (write of buf[done..len) at pos+done, or fdatasync of fd). Completion arrives via
+/* Submits op (write of buf[done..len) at pos+done, or fdatasync of fd). An append op leading
+ * a group (gnext != NULL) writes every op of the group, contiguous in the file, with one writev;
+ * its completion reports the bytes written for the whole group. Completion arrives via
  * storage__op_complete from storage_engine_poll(). */
 void storage__op_submit(struct storage_engine *e, struct storage_op *op);
 /* Consumes a fault point for that op kind: returns -errno to fail, 1 for a short write, 0. */
@@ -140,7 +148,11 @@ struct storage_log {
     struct storage_op *waiters_head, *waiters_tail;
     /* append writes held until the zero write they overlap completes */
     struct storage_op *held_head, *held_tail;
-    int inflight; /* every op of this log in flight */
+    /* append writes queued behind the one in flight, sent as one writev when it completes */
+    struct storage_op *queued_head, *queued_tail;
+    bool write_inflight; /* an append write (group) of this log is in flight */
+    struct iovec *wiov;  /* the writev of the group in flight (STORAGE_COALESCE_MAX_OPS) */
+    int inflight;        /* every op of this log in flight */
 
     int err;                /* 0, or -errno: failed, not accepting writes */
     int64_t recover_offset; /* where to cut back to before accepting writes again */

@@ -134,6 +134,69 @@ static void test_short_write(void **state) {
     check_reopen(f, 60);
 }
 
+/* Appends made while a write of the log is in flight queue behind it and go out as one writev
+ * when it completes: 8 appends are 2 writes. A fault armed for the 3rd write therefore hits the
+ * next append, a short write of the group continues where it stopped, and a failed group
+ * write fails every append in it. */
+static void append_n(struct storage_engine *e, struct storage_log *log, int n, int seed,
+                     struct st_result *r, int64_t first_base) {
+    struct proto_writer *w = rl_calloc((size_t)n, sizeof(*w));
+    for (int i = 0; i < n; i++) {
+        proto_writer_init(&w[i]);
+        st_make_batch(&w[i], 3, 100 + 50 * i, seed + i);
+        int64_t base;
+        assert_int_equal(storage_log_append(log, w[i].buf, w[i].len, 0, true, st_cb, &r[i], &base),
+                         0);
+        assert_int_equal(base, first_base + 3 * i);
+    }
+    for (int i = 0; i < n; i++)
+        st_wait_done(e, &r[i].done, 1);
+    for (int i = 0; i < n; i++)
+        proto_writer_free(&w[i]);
+    rl_free(w);
+}
+
+static void test_coalesced_writes(void **state) {
+    struct fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, f->posix);
+    struct storage_log *log = st_log(e, "f", NULL);
+    struct st_result r[8];
+
+    storage_fault_inject(STORAGE_FAULT_WRITE, 3, EIO, false);
+    memset(r, 0, sizeof(r));
+    append_n(e, log, 8, 10, r, 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(r[i].err, 0); /* two writes: the armed third one is still ahead */
+    assert_int_equal(storage_log_end_offset(log), 24);
+    int64_t base;
+    assert_int_equal(st_append_records(e, log, 3, 100, 30, true, &base), -EIO);
+    assert_int_equal(base, 24);
+    assert_int_equal(st_append_records(e, log, 3, 100, 31, true, &base), 0); /* cut back */
+    assert_int_equal(base, 24);
+
+    /* the group write comes back short: the rest of it is written, all succeed */
+    storage_fault_inject(STORAGE_FAULT_WRITE, 2, 0, true);
+    memset(r, 0, sizeof(r));
+    append_n(e, log, 8, 40, r, 27);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(r[i].err, 0);
+    assert_int_equal(storage_log_end_offset(log), 51);
+
+    /* the group write fails: all 8 fail (the first, written alone, was still waiting for its
+     * fdatasync, and a failed log fails its waiters); the log keeps what was written */
+    storage_fault_inject(STORAGE_FAULT_WRITE, 2, ENOSPC, false);
+    memset(r, 0, sizeof(r));
+    append_n(e, log, 8, 60, r, 51);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(r[i].err, -ENOSPC);
+    assert_int_equal(storage_log_end_offset(log), 54);
+    assert_int_equal(st_append_records(e, log, 3, 100, 70, true, &base), 0);
+    assert_int_equal(base, 54);
+    st_check_log(log);
+    storage_engine_close(e);
+    check_reopen(f, 57);
+}
+
 int main(void) {
     rl_log_set_level(RL_LOG_ERROR + 1);
     const struct CMUnitTest tests[] = {
@@ -144,6 +207,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_write_eio, setup_posix, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_eio, setup_posix, teardown),
         cmocka_unit_test_setup_teardown(test_short_write, setup_posix, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesced_writes, setup_uring, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesced_writes, setup_posix, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
