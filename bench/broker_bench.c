@@ -8,11 +8,12 @@
  *   3. consume 100-byte and 1 KiB messages from offset 0: msgs/s, MB/s;
  *   4. end to end: a producer paced at a fixed rate (1,000 msg/s, linger.ms=0, acks=1) and a
  *      consumer; latency from the produce call to the consumer's receipt, p50/p99/p99.9.
- * Then it prints the ratios ringletd/mock, and a last line that summarises them.
+ * Each scenario runs -n times (3), alternating mock and ringletd; it prints every run, then the
+ * ratios of the medians ringletd/mock, and a last line that summarises them.
  *
  *   broker_bench [-b host:port] [-p broker_pid] [-s produce_secs] [-e e2e_secs] [-r rate]
  *                [-m max_MiB] [-c consume_partitions] [-w e2e_fetch_wait_ms]
- *                [-M child|inproc] [-x produce100,produce1k,consume,e2e] [-d data_dir]
+ *                [-M child|inproc] [-x produce100,produce1k,consume,e2e] [-d data_dir] [-n runs]
  *   With -d (the broker's data directory), the disk's sync-write limit is measured there just
  *   before the acks=all scenario and acks=all MB/s is also given as a fraction of it.
  *   scripts/bench-broker.sh starts ringletd and runs it; docs/benchmarks.md has figures.
@@ -75,6 +76,7 @@ static uint64_t now_ns(void) {
  * Log-linear histogram of nanoseconds: values below 64 exact, then 64 buckets per power of two
  * (relative error under 1.6%), so recording costs no allocation and no sort.
  */
+#define MAX_REPS     9
 #define HIST_SUB     64
 #define HIST_BUCKETS (59 * HIST_SUB)
 
@@ -777,15 +779,50 @@ static void usage(void) {
             "                    [-w e2e_fetch_wait_max_ms] [-M child|inproc]\n"
             "                    [-x scenarios: any of produce100,produce1k,consume,e2e]\n"
             "                    [-d broker_data_dir (measures the disk's sync-write limit)]\n"
+            "                    [-n runs per scenario, 1..9 (3); ratios compare medians]\n"
             "  without -b only the mock baseline runs\n");
     exit(2);
 }
 
-/* Broker msgs/s over mock msgs/s for one scenario; NaN when either side did not run. */
-static double ratio(const struct result *r) {
-    if (!r[T_BROKER].ran || !r[T_MOCK].ran || r[T_MOCK].secs <= 0 || r[T_BROKER].secs <= 0)
-        return NAN;
-    return rate(&r[T_BROKER], (double)r[T_BROKER].msgs) / rate(&r[T_MOCK], (double)r[T_MOCK].msgs);
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of the values that are not NaN; NaN if none. */
+static double median(const double *v, int n) {
+    double tmp[MAX_REPS];
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i])) tmp[m++] = v[i];
+    if (m == 0) return NAN;
+    qsort(tmp, (size_t)m, sizeof(*tmp), cmp_double);
+    return m % 2 ? tmp[m / 2] : (tmp[m / 2 - 1] + tmp[m / 2]) / 2;
+}
+
+static double median_of(struct result r[][T_COUNT], int n, int t, bool mbps) {
+    double v[MAX_REPS];
+    for (int k = 0; k < n; k++)
+        v[k] = r[k][t].ran && r[k][t].secs > 0
+                   ? rate(&r[k][t], mbps ? (double)r[k][t].bytes / 1e6 : (double)r[k][t].msgs)
+                   : NAN;
+    return median(v, n);
+}
+
+static double median_mbps(struct result r[][T_COUNT], int n, int t) {
+    return median_of(r, n, t, true);
+}
+
+/* Median broker msgs/s over median mock msgs/s for one scenario; NaN when a side did not run. */
+static double ratio(struct result r[][T_COUNT], int n) {
+    return median_of(r, n, T_BROKER, false) / median_of(r, n, T_MOCK, false);
+}
+
+static double median_p99(struct result r[][T_COUNT], int n, int t) {
+    double v[MAX_REPS];
+    for (int k = 0; k < n; k++)
+        v[k] = r[k][t].ran ? hist_quantile_ms(&r[k][t].lat, 0.99) : NAN;
+    return median(v, n);
 }
 
 static const char *verdict(bool ok, double v) {
@@ -801,8 +838,9 @@ int main(int argc, char **argv) {
     const char *only = "produce100,produce1k,consume,e2e";
     bool inproc = false;
     const char *disk_dir = NULL;
+    int reps = 3;
     int opt;
-    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:n:h")) != -1) {
         switch (opt) {
         case 'b':
             targets[T_BROKER].enabled = true;
@@ -836,6 +874,9 @@ int main(int argc, char **argv) {
         case 'd':
             disk_dir = optarg;
             break;
+        case 'n':
+            reps = atoi(optarg);
+            break;
         case 'M':
             if (strcmp(optarg, "child") && strcmp(optarg, "inproc")) usage();
             inproc = strcmp(optarg, "inproc") == 0;
@@ -845,7 +886,7 @@ int main(int argc, char **argv) {
         }
     }
     if (produce_secs <= 0 || e2e_secs <= 0 || e2e_rate <= 0 || e2e_rate > 1000000 || !max_mib ||
-        consume_partitions < 1 || consume_partitions > 10000)
+        consume_partitions < 1 || consume_partitions > 10000 || reps < 1 || reps > MAX_REPS)
         usage();
 
     /* Fresh topic names per run, so a reused data directory does not skew the read-back. */
@@ -885,11 +926,16 @@ int main(int argc, char **argv) {
            "partitions x %.1f MiB; end to end: %d msg/s for %.1f s, fetch.wait.max.ms=%s\n",
            produce_secs, max_mib, consume_partitions, CONSUME_BYTES_PER_PARTITION / 1048576.0,
            e2e_rate, e2e_secs, e2e_fetch_wait_ms ? e2e_fetch_wait_ms : "default (500)");
+    printf("each scenario runs %d times, alternating mock and ringletd; ratios compare medians\n",
+           reps);
     printf("cpu-bn / cpu-tg: cores used by the bench process / the target process\n\n");
     if (targets[T_BROKER].enabled) broker_create_topics(&targets[T_BROKER]);
 
-    static struct result p100[T_COUNT], p1k[T_COUNT], c100[T_COUNT], c1k[T_COUNT], e2e[T_COUNT],
-        e2e_ack[T_COUNT];
+    /* Every scenario runs `reps` times, alternating mock and ringletd; the ratios compare the
+     * medians (the machine's noise moves single runs by tens of percent). */
+    static struct result p100[MAX_REPS][T_COUNT], p1k[MAX_REPS][T_COUNT], c100[MAX_REPS][T_COUNT],
+        c1k[MAX_REPS][T_COUNT], e2e[MAX_REPS][T_COUNT], e2e_ack[MAX_REPS][T_COUNT];
+    double disk[MAX_REPS];
     uint64_t fill100[T_COUNT] = {0}, fill1k[T_COUNT] = {0};
     uint64_t max_bytes = max_mib << 20;
     bool do_p100 = strstr(only, "produce100") != NULL, do_p1k = strstr(only, "produce1k") != NULL;
@@ -902,56 +948,72 @@ int main(int argc, char **argv) {
                                CONSUME_BYTES_PER_PARTITION / 1024);
     }
     print_header();
-    for (int t = 0; t < T_COUNT; t++) {
-        if (!targets[t].enabled || !do_p100) continue;
-        run_produce(&targets[t], topics[TP_P100], 100, "1", produce_secs, max_bytes, &p100[t]);
-        print_row("produce 100B acks=1", t, &p100[t], true);
+    for (int k = 0; k < reps; k++) {
+        for (int t = 0; t < T_COUNT; t++) {
+            if (!targets[t].enabled || !do_p100) continue;
+            sync(); /* earlier scenarios' writeback must not slow this one */
+            run_produce(&targets[t], topics[TP_P100], 100, "1", produce_secs, max_bytes,
+                        &p100[k][t]);
+            print_row("produce 100B acks=1", t, &p100[k][t], true);
+        }
     }
-    double disk_mbps = NAN;
-    if (disk_dir && do_p1k && targets[T_BROKER].enabled) {
-        disk_mbps = disk_sync_write_mbps(disk_dir, produce_secs);
-        printf("%-24s %-9s %11s %9.1f   (1 MiB pwrites, fdatasync per 16 MiB, in %s)\n",
-               "disk sync-write limit", "disk", "-", disk_mbps, disk_dir);
+    for (int k = 0; k < reps; k++) {
+        disk[k] = NAN;
+        if (disk_dir && do_p1k && targets[T_BROKER].enabled) {
+            sync();
+            disk[k] = disk_sync_write_mbps(disk_dir, produce_secs);
+            printf("%-24s %-9s %11s %9.1f   (1 MiB pwrites, fdatasync per 16 MiB, in %s)\n",
+                   "disk sync-write limit", "disk", "-", disk[k], disk_dir);
+        }
+        for (int t = 0; t < T_COUNT; t++) {
+            if (!targets[t].enabled || !do_p1k) continue;
+            sync();
+            run_produce(&targets[t], topics[TP_P1K], 1024, "all", produce_secs, max_bytes,
+                        &p1k[k][t]);
+            print_row("produce 1KiB acks=all", t, &p1k[k][t], true);
+        }
     }
-    for (int t = 0; t < T_COUNT; t++) {
-        if (!targets[t].enabled || !do_p1k) continue;
-        run_produce(&targets[t], topics[TP_P1K], 1024, "all", produce_secs, max_bytes, &p1k[t]);
-        print_row("produce 1KiB acks=all", t, &p1k[t], true);
+    for (int k = 0; k < reps; k++) {
+        for (int t = 0; t < T_COUNT; t++) {
+            if (!targets[t].enabled || !fill100[t]) continue;
+            run_consume(&targets[t], topics[TP_C100], consume_partitions, fill100[t], &c100[k][t]);
+            print_row("consume 100B", t, &c100[k][t], false);
+        }
     }
-    for (int t = 0; t < T_COUNT; t++) {
-        if (!targets[t].enabled || !fill100[t]) continue;
-        run_consume(&targets[t], topics[TP_C100], consume_partitions, fill100[t], &c100[t]);
-        print_row("consume 100B", t, &c100[t], false);
+    for (int k = 0; k < reps; k++) {
+        for (int t = 0; t < T_COUNT; t++) {
+            if (!targets[t].enabled || !fill1k[t]) continue;
+            run_consume(&targets[t], topics[TP_C1K], consume_partitions, fill1k[t], &c1k[k][t]);
+            print_row("consume 1KiB", t, &c1k[k][t], false);
+        }
     }
-    for (int t = 0; t < T_COUNT; t++) {
-        if (!targets[t].enabled || !fill1k[t]) continue;
-        run_consume(&targets[t], topics[TP_C1K], consume_partitions, fill1k[t], &c1k[t]);
-        print_row("consume 1KiB", t, &c1k[t], false);
-    }
-    for (int t = 0; t < T_COUNT; t++) {
-        if (!targets[t].enabled || !do_e2e) continue;
-        run_e2e(&targets[t], topics[TP_E2E], e2e_rate, e2e_secs, &e2e[t], &e2e_ack[t]);
-        print_row("end-to-end", t, &e2e[t], true);
-        print_row(" (its produce acks)", t, &e2e_ack[t], true);
+    for (int k = 0; k < reps; k++) {
+        for (int t = 0; t < T_COUNT; t++) {
+            if (!targets[t].enabled || !do_e2e) continue;
+            sync();
+            run_e2e(&targets[t], topics[TP_E2E], e2e_rate, e2e_secs, &e2e[k][t], &e2e_ack[k][t]);
+            print_row("end-to-end", t, &e2e[k][t], true);
+            print_row(" (its produce acks)", t, &e2e_ack[k][t], true);
+        }
     }
     mock_stop();
 
-    double r_p100 = ratio(p100), r_p1k = ratio(p1k), r_c100 = ratio(c100), r_c1k = ratio(c1k);
-    double e2e_b = e2e[T_BROKER].ran ? hist_quantile_ms(&e2e[T_BROKER].lat, 0.99) : NAN;
-    double e2e_m = hist_quantile_ms(&e2e[T_MOCK].lat, 0.99);
-    printf("\nratios ringletd/mock (msgs/s; target in brackets):\n");
+    double r_p100 = ratio(p100, reps), r_p1k = ratio(p1k, reps), r_c100 = ratio(c100, reps),
+           r_c1k = ratio(c1k, reps);
+    double e2e_b = median_p99(e2e, reps, T_BROKER), e2e_m = median_p99(e2e, reps, T_MOCK);
+    printf("\nratios ringletd/mock (msgs/s, medians of %d runs each; target in brackets):\n", reps);
     printf("  produce 100B acks=1      %6.2f  [>= 0.8]  %s\n", r_p100,
            verdict(r_p100 >= 0.8, r_p100));
     printf("  produce 1KiB acks=all    %6.2f  [>= 0.8]  %s\n", r_p1k, verdict(r_p1k >= 0.8, r_p1k));
     /* acks=all cannot go faster than the disk syncs; the mock keeps everything in memory. */
-    double r_disk = p1k[T_BROKER].ran
-                        ? rate(&p1k[T_BROKER], (double)p1k[T_BROKER].bytes / 1e6) / disk_mbps
-                        : NAN;
-    double mock_disk = rate(&p1k[T_MOCK], (double)p1k[T_MOCK].bytes / 1e6) / disk_mbps;
+    double disk_mbps = median(disk, reps);
+    double r_disk = median_mbps(p1k, reps, T_BROKER) / disk_mbps;
+    double mock_disk = median_mbps(p1k, reps, T_MOCK) / disk_mbps;
     if (!isnan(r_disk))
-        printf("    the same in MB/s over the disk's sync-write limit: ringletd %.2f, mock %.2f "
-               "(a mock above 1 is faster than this disk can make data durable)\n",
-               r_disk, mock_disk);
+        printf("    the same in MB/s over the disk's sync-write limit (median %.0f MB/s): "
+               "ringletd %.2f, mock %.2f (a mock above 1 is faster than this disk can make data "
+               "durable)\n",
+               disk_mbps, r_disk, mock_disk);
     printf("  consume 100B             %6.2f  [>= 1.0]  %s\n", r_c100,
            verdict(r_c100 >= 1.0, r_c100));
     printf("  consume 1KiB             %6.2f  [>= 1.0]  %s\n", r_c1k, verdict(r_c1k >= 1.0, r_c1k));

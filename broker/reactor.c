@@ -52,6 +52,7 @@
 #define DIRECT_RECV_MIN      4096 /* a frame remainder this large is received in place */
 #define MAX_IOV              16
 #define MAX_PENDING_REQS     128 /* per connection: stop reading beyond this many unanswered */
+#define MAX_PENDING_BYTES    ((uint64_t)32 << 20) /* ... or this many request bytes */
 #define TICK_MS              1000
 #define SCRATCH_IDLE_MS      10000
 #define SPARE_MIN            ((size_t)1 << 18) /* response buffers kept for reuse from this size */
@@ -100,7 +101,8 @@ struct broker_conn {
     uint8_t *rbuf; /* private receive buffer (no buffer ring only) */
     struct broker_request *head, *tail;
     uint32_t n_reqs;
-    size_t head_sent; /* bytes of head->out already sent */
+    uint64_t pending_bytes; /* frame bytes of the requests in n_reqs */
+    size_t head_sent;       /* bytes of head->out already sent */
     int64_t last_active_ms;
     struct broker_conn *prev, *next; /* every connection of the reactor */
     struct broker_conn *dirty_next;
@@ -490,10 +492,12 @@ static void conn_reap(struct broker_conn *c) {
         if (!c->head) c->tail = NULL;
         c->head_sent = 0;
         c->n_reqs--;
+        c->pending_bytes -= req->frame_len;
         request_free(req);
         if (close_after && !c->dead) conn_close(c, NULL);
     }
-    if (c->paused && !c->dead && !c->closing && c->n_reqs < MAX_PENDING_REQS / 2) {
+    if (c->paused && !c->dead && !c->closing && c->n_reqs < MAX_PENDING_REQS / 2 &&
+        c->pending_bytes < MAX_PENDING_BYTES / 2) {
         c->paused = false;
         if (!c->recv_armed) conn_arm_recv(c);
     }
@@ -604,13 +608,14 @@ static void conn_frame_done(struct broker_conn *c) {
         c->head = req;
     c->tail = req;
     c->n_reqs++;
+    c->pending_bytes += req->frame_len;
     if (c->r->draining) {
         /* Shutting down: requests already received are answered, new ones are not run. */
         broker_request_close_conn(req, "broker shutting down");
         return;
     }
     broker__dispatch(req);
-    if (c->n_reqs >= MAX_PENDING_REQS) c->paused = true;
+    if (c->n_reqs >= MAX_PENDING_REQS || c->pending_bytes >= MAX_PENDING_BYTES) c->paused = true;
 }
 
 /* Consumes n received bytes: length prefixes, frame bodies, complete frames. */
