@@ -63,6 +63,9 @@ OPT_INT(log_index_interval_bytes, "log.index.interval.bytes", 4096, 0, 214748364
         "Default index.interval.bytes: bytes between two sparse index entries.")
 OPT_INT(log_segment_preallocate_bytes, "log.segment.preallocate.bytes", 8388608, 0, 1073741824,
         "Zeros written ahead of a segment's tail so appends overwrite allocated blocks.")
+OPT_INT(log_cache_tail_bytes, "log.cache.tail.bytes", 268435456, 0, 9223372036854775807LL,
+        "Page cache kept per partition: older log data is dropped from the cache once written "
+        "back, so the broker's cache footprint stays bounded (0 = leave it to the kernel).")
 OPT_INT(message_max_bytes, "message.max.bytes", 1048588, 0, 2147483647,
         "Default max.message.bytes: largest record batch accepted.")
 OPT_ENUM(log_message_timestamp_type, "log.message.timestamp.type", "CreateTime",

@@ -225,6 +225,7 @@ int storage_engine_open(const struct storage_engine_config *cfg, struct storage_
                       ? cfg->segment_preallocate_bytes
                       : 0;
     if (e->prealloc > (1 << 30)) e->prealloc = 1 << 30;
+    e->cache_tail = cfg->cache_tail_bytes > 0 ? cfg->cache_tail_bytes : 0;
     e->ring_entries = cfg->ring_entries ? cfg->ring_entries : 256;
     e->efd = -1;
     e->data_dirfd = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

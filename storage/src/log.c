@@ -377,6 +377,12 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
         release_held(log);
         seg_finish_seal(log, s);
         break;
+    case STORAGE_OP_DROP: /* advisory: a failure only leaves pages cached */
+        s->inflight--;
+        log->inflight--;
+        storage__op_put(e, op);
+        seg_finish_seal(log, s);
+        break;
     case STORAGE_OP_FSYNC:
         if (e->fsync_obs) e->fsync_obs(e->fsync_obs_arg, rl_mono_ns() - op->pos);
         s->inflight--;
@@ -1161,6 +1167,44 @@ int storage_log_truncate(struct storage_log *log, int64_t offset) {
     return 0;
 }
 
+/* Keeps the log's page-cache footprint near the engine's cache_tail bytes (the newest data,
+ * which consumers mostly read). On some hosts (this project's 2-vCPU VMs) writes get several
+ * times more expensive once a few GB of page cache are held, and a broker's cache would
+ * otherwise only grow. Each tick asks the kernel to drop [cache_asked, limit) of every segment
+ * older than the tail: POSIX_FADV_DONTNEED starts writeback of dirty pages and drops clean
+ * ones, so a range is asked twice, a tick apart, the second time once its writeback is done.
+ * Through io_uring (fadvise runs on a worker), so the owner thread never waits for the disk. */
+static void log_trim_cache(struct storage_log *log) {
+    struct storage_engine *e = log->engine;
+    if (!e->cache_tail) return;
+    int64_t cut = storage_log_size_bytes(log) - e->cache_tail, seg_start = 0;
+    for (int i = 0; i < log->n_segs && seg_start < cut; i++) {
+        struct storage_segment *s = log->segs[i];
+        int64_t limit = RL_MIN(s->size, cut - seg_start) & ~(int64_t)((1 << 20) - 1);
+        seg_start += s->end;
+        if (limit <= s->cache_dropped && s->cache_asked <= s->cache_dropped) continue;
+        int fd = storage__seg_fd(log, s);
+        if (fd < 0) continue;
+        int64_t lo = s->cache_dropped, hi = RL_MAX(limit, s->cache_asked);
+        while (lo < hi) {
+            int64_t n = RL_MIN(hi - lo, (int64_t)1 << 30);
+            struct storage_op *op = storage__op_get(e);
+            op->kind = STORAGE_OP_DROP;
+            op->log = log;
+            op->seg = s;
+            op->fd = fd;
+            op->pos = lo;
+            op->len = (uint32_t)n;
+            s->inflight++;
+            log->inflight++;
+            storage__op_submit(e, op);
+            lo += n;
+        }
+        s->cache_dropped = s->cache_asked;
+        s->cache_asked = hi;
+    }
+}
+
 void storage__log_tick(struct storage_log *log, int64_t now_ms) {
     struct storage_engine *e = log->engine;
     if (log->err || log->closing) return;
@@ -1189,5 +1233,6 @@ void storage__log_tick(struct storage_log *log, int64_t now_ms) {
                 (long long)s0->base_offset);
         delete_first(log);
     }
+    log_trim_cache(log);
     log_maybe_flush(log);
 }

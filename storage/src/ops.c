@@ -8,6 +8,7 @@
  * delivered by storage_engine_poll like CQEs, so callers see one asynchronous path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,6 +98,10 @@ void storage__op_submit(struct storage_engine *e, struct storage_op *op) {
 static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *op, uint32_t len) {
     if (!e->use_uring) {
         ssize_t rc;
+        if (op->kind == STORAGE_OP_DROP) { /* returns an error number, not -1/errno */
+            fake_complete(e, op, -posix_fadvise(op->fd, op->pos, op->len, POSIX_FADV_DONTNEED));
+            return;
+        }
         if (op->kind == STORAGE_OP_FSYNC)
             rc = fdatasync(op->fd);
         else if (op->gnext)
@@ -125,6 +130,8 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
     }
     if (op->kind == STORAGE_OP_FSYNC)
         io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+    else if (op->kind == STORAGE_OP_DROP)
+        io_uring_prep_fadvise(sqe, op->fd, (uint64_t)op->pos, (off_t)op->len, POSIX_FADV_DONTNEED);
     else if (op->gnext)
         io_uring_prep_writev(sqe, op->fd, op->log->wiov, (unsigned)group_iov(op, len),
                              (uint64_t)(op->pos + op->done));

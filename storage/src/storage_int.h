@@ -34,6 +34,7 @@ enum storage_op_kind {
     STORAGE_OP_APPEND = 0, /* data write of an append */
     STORAGE_OP_ZERO = 1,   /* zeros written ahead of a segment tail */
     STORAGE_OP_FSYNC = 2,  /* fdatasync of one segment file, part of a log flush */
+    STORAGE_OP_DROP = 3,   /* fadvise DONTNEED of [pos, pos + len) of a segment file */
 };
 
 struct storage_segment;
@@ -105,11 +106,13 @@ struct storage_segment {
     int64_t max_ts_offset; /* offset of the batch with max_ts */
     int inflight;          /* ops in flight on fd */
     bool sealed;
-    bool truncated;  /* file cut to end after sealing */
-    bool finalized;  /* ...and an fdatasync after that completed */
-    bool dirty;      /* completed writes not yet covered by a submitted fsync */
-    bool idx_loaded; /* in-memory index valid */
-    bool idx_dirty;  /* in-memory index has entries not yet in the files */
+    bool truncated;        /* file cut to end after sealing */
+    bool finalized;        /* ...and an fdatasync after that completed */
+    bool dirty;            /* completed writes not yet covered by a submitted fsync */
+    bool idx_loaded;       /* in-memory index valid */
+    bool idx_dirty;        /* in-memory index has entries not yet in the files */
+    int64_t cache_dropped; /* page cache of [0, cache_dropped) was dropped (twice) */
+    int64_t cache_asked;   /* ... and [cache_dropped, cache_asked) once (writeback started) */
     struct storage_index_entry *idx;
     int n_idx, cap_idx, n_idx_flushed;
     struct storage_time_entry *tidx;
@@ -173,6 +176,7 @@ struct storage_engine {
     int data_dirfd;
     enum storage_flush_policy policy;
     int64_t prealloc;
+    int64_t cache_tail; /* storage_engine_config.cache_tail_bytes */
     bool clean;
     bool use_uring;
     bool iowq_pinned; /* io-wq workers share the engine thread's CPU affinity */

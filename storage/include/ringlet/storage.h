@@ -45,6 +45,9 @@ struct storage_engine_config {
     enum storage_flush_policy flush_policy;
     int64_t segment_preallocate_bytes; /* pre-write zeros ahead of the tail, 0 = off (used
                                           with group commit only) */
+    int64_t cache_tail_bytes;          /* page cache kept per log: older data is dropped from
+                                          the cache (fadvise DONTNEED) once written back; 0 =
+                                          leave it all to the kernel */
     unsigned ring_entries;             /* io_uring SQ size, default 256 */
     bool use_posix_io; /* plain pwrite/fdatasync instead of io_uring (tests; also the automatic
                           fallback when io_uring cannot be set up) */

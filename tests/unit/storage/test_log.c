@@ -4,6 +4,10 @@
  * read (whole batches, KIP-74), index and time index, roll, retention, delete-records,
  * truncate, clean reopen and scan.
  */
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+
 #include "storage_test.h"
 
 struct fixture {
@@ -469,6 +473,74 @@ static void test_scan(void **state) {
     storage_engine_close(e);
 }
 
+/* Resident pages of [from, to) of a file, per mincore(). */
+static long resident_pages(const char *path, int64_t from, int64_t to) {
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    long pg = sysconf(_SC_PAGESIZE);
+    void *m = mmap(NULL, (size_t)to, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true(m != MAP_FAILED);
+    size_t n = (size_t)((to + pg - 1) / pg);
+    unsigned char *vec = rl_malloc(n);
+    assert_int_equal(mincore(m, (size_t)to, vec), 0);
+    long res = 0;
+    for (size_t i = (size_t)(from / pg); i < n; i++)
+        res += vec[i] & 1;
+    rl_free(vec);
+    munmap(m, (size_t)to);
+    close(fd);
+    return res;
+}
+
+/* cache_tail_bytes: data older than the newest 1 MiB leaves the page cache after two ticks
+ * (the first starts writeback, the second drops); with 0 it stays cached. */
+static void cache_case(struct fixture *f, int64_t tail, bool expect_dropped) {
+    struct statfs sf;
+    assert_int_equal(statfs(f->dir, &sf), 0);
+    if (sf.f_type == TMPFS_MAGIC) {
+        fprintf(stderr, "test dir is on tmpfs, where fadvise cannot drop pages: skipped\n");
+        skip();
+    }
+    struct storage_engine_config cfg = {
+        .data_dir = f->dir, .flush_policy = STORAGE_FLUSH_NONE, .cache_tail_bytes = tail};
+    struct storage_engine *e = NULL;
+    assert_int_equal(storage_engine_open(&cfg, &e), 0);
+    struct storage_log *log = st_log(e, "cache", NULL);
+    for (int i = 0; i < 64; i++) /* 64 x ~128 KiB = 8 MiB, written (not synced) */
+        assert_int_equal(st_append_records(e, log, 128, 1000, i, false, NULL), 0);
+    int64_t size = storage_log_size_bytes(log);
+    assert_true(size > (8 << 20) - (1 << 19));
+    for (int t = 0; t < 3; t++) {
+        storage_engine_tick(e, rl_now_ms());
+        for (int k = 0; k < 50 && storage_engine_wait(e, 20) >= 0; k++)
+            ;
+        usleep(200 * 1000); /* writeback started by the first tick completes */
+    }
+    char path[600];
+    snprintf(path, sizeof(path), "%s/cache-0/00000000000000000000.log", f->dir);
+    long pg = sysconf(_SC_PAGESIZE);
+    long old_pages = (long)((size - (2 << 20)) / pg);
+    long res = resident_pages(path, 0, size - (2 << 20));
+    if (expect_dropped)
+        assert_true(res < old_pages / 10);
+    else
+        assert_true(res > old_pages / 2);
+    /* the data is still all there */
+    uint8_t buf[4096];
+    size_t got;
+    assert_int_equal(storage_log_read_copy(log, 0, buf, sizeof(buf), &got), -ENOBUFS);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
+static void test_cache_tail_dropped(void **state) {
+    cache_case(*state, 1 << 20, true);
+}
+
+static void test_cache_tail_off(void **state) {
+    cache_case(*state, 0, false);
+}
+
 int main(void) {
     rl_log_set_level(RL_LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -487,6 +559,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unclean_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dirs_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_tail_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_tail_off, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
