@@ -5,8 +5,9 @@
  * to any of those partitions wakes it (broker_partition_notify from the append completion);
  * it answers as soon as MinBytes are there, or when the timer fires. No polling.
  *
- * Sizes: PartitionMaxBytes per partition and MaxBytes for the whole response, but always the
- * whole first batch of the first partition that has data (KIP-74), as storage_log_read does.
+ * Sizes: PartitionMaxBytes per partition and MaxBytes (capped by the broker's fetch.max.bytes,
+ * as in Kafka) for the whole response, but always the whole first batch of the first partition
+ * that has data (KIP-74), as storage_log_read does.
  * Records are read with storage_log_read_copy into one reactor-owned scratch buffer (pages stay
  * mapped between fetches) and encoded straight into a response buffer sized once; the bytes are
  * sent as stored. (A zero-copy sendfile/splice path would need the reactor to send file slices.)
@@ -65,7 +66,9 @@ static int64_t fetch_available(struct fetch_ctx *c) {
  * memory: encode the response before anything else can use it). */
 static int64_t fetch_fill(struct fetch_ctx *c) {
     struct broker_request *req = c->req;
-    int64_t budget = req->hdr.ApiVersion >= 3 ? c->rq.MaxBytes : INT32_MAX;
+    int64_t budget = req->hdr.ApiVersion >= 3
+                         ? RL_MIN((int64_t)c->rq.MaxBytes, req->b->cfg.fetch_max_bytes)
+                         : INT32_MAX;
     if (budget <= 0) budget = 0;
     bool any_data = false;
     int64_t total = 0;

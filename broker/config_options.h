@@ -63,6 +63,11 @@ OPT_INT(log_index_interval_bytes, "log.index.interval.bytes", 4096, 0, 214748364
         "Default index.interval.bytes: bytes between two sparse index entries.")
 OPT_INT(log_segment_preallocate_bytes, "log.segment.preallocate.bytes", 8388608, 0, 1073741824,
         "Zeros written ahead of a segment's tail so appends overwrite allocated blocks.")
+OPT_INT(fetch_max_bytes, "fetch.max.bytes", 16777216, 1024, 2147483647,
+        "Largest Fetch response (v3+) the broker returns, whatever MaxBytes the client asks "
+        "(Kafka's fetch.max.bytes; the first batch still goes out whole, KIP-74). Kafka's default "
+        "is 55 MiB; 16 MiB keeps librdkafka consumers (64 MiB of queued messages by default) "
+        "from pausing up to a second after a response that fills most of their queue.")
 OPT_INT(log_cache_tail_bytes, "log.cache.tail.bytes", 268435456, 0, 9223372036854775807LL,
         "Page cache kept per partition: older log data is dropped from the cache once written "
         "back, so the broker's cache footprint stays bounded (0 = leave it to the kernel).")

@@ -158,15 +158,23 @@ def raw_pipelining(ctx):
 
 def raw_fetch_max_bytes(ctx):
     """Fetch MaxBytes across partitions: only the first partition with data may exceed it."""
-    b = ctx.broker()
+    fetch_max_bytes_case(ctx, None, 100000, 100000)
+
+
+def raw_fetch_broker_max_bytes(ctx):
+    """The broker's fetch.max.bytes caps a response whatever MaxBytes the client asks."""
+    fetch_max_bytes_case(ctx, {"fetch.max.bytes": 100000}, 50000000, 100000)
+
+
+def fetch_max_bytes_case(ctx, settings, request_max, max_bytes):
+    b = ctx.broker(settings=settings)
     t = "maxb"
     with kproto.Conn(b.port) as c:
         check_eq(c.create_topic(t, 3), 0, "CreateTopics error code")
         big = [(None, b"m" * 200, []) for _ in range(300)]  # one batch of about 62 KB
         for p in range(3):
             check_eq(c.produce(t, p, kproto.record_batch(big))[0], 0, "produce to %d" % p)
-        max_bytes = 100000
-        body = (kproto.i32(-1) + kproto.i32(100) + kproto.i32(1) + kproto.i32(max_bytes) +
+        body = (kproto.i32(-1) + kproto.i32(100) + kproto.i32(1) + kproto.i32(request_max) +
                 kproto.i8(0) + kproto.i32(1) + kproto.string(t) +
                 kproto.array(list(range(3)),
                              lambda p: kproto.i32(p) + kproto.i64(0) + kproto.i32(20000000)))
@@ -193,6 +201,8 @@ def raw_fetch_max_bytes(ctx):
 TESTS = {
     "raw_fetch_max_bytes": (raw_fetch_max_bytes, dict(
         META, scenario="Fetch MaxBytes across partitions (librdkafka test 0082)")),
+    "raw_fetch_broker_max_bytes": (raw_fetch_broker_max_bytes, dict(
+        META, scenario="broker fetch.max.bytes caps a Fetch response")),
     "raw_pipelining": (raw_pipelining, dict(
         META, scenario="pipelined requests answered in order, acks=0, KIP-74 first batch")),
     "raw_produce_validation": (raw_produce_validation, dict(
