@@ -37,6 +37,7 @@
 #include "segment.h"
 
 static void log_maybe_flush(struct storage_log *log);
+static void log_trim_cache(struct storage_log *log);
 static void seg_finish_seal(struct storage_log *log, struct storage_segment *s);
 
 static struct storage_segment *active_seg(const struct storage_log *log) {
@@ -143,6 +144,7 @@ static void log_advance(struct storage_log *log) {
         }
         log->end_offset = op->end_offset;
         op->seg->size = op->pos + op->len;
+        log->bytes_since_trim += op->len;
         op->seg->dirty = true;
         log->unflushed_msgs += op->end_offset - op->base_offset;
         if (op->durable && e->policy == STORAGE_FLUSH_GROUP_COMMIT) {
@@ -159,6 +161,7 @@ static void log_advance(struct storage_log *log) {
     }
     if (e->policy == STORAGE_FLUSH_INTERVAL && log->unflushed_msgs >= log->cfg.flush_messages)
         log->flush_requested = true;
+    if (e->cache_tail && log->bytes_since_trim >= STORAGE_TRIM_EVERY_BYTES) log_trim_cache(log);
     log_maybe_flush(log);
 }
 
@@ -1170,13 +1173,15 @@ int storage_log_truncate(struct storage_log *log, int64_t offset) {
 /* Keeps the log's page-cache footprint near the engine's cache_tail bytes (the newest data,
  * which consumers mostly read). On some hosts (this project's 2-vCPU VMs) writes get several
  * times more expensive once a few GB of page cache are held, and a broker's cache would
- * otherwise only grow. Each tick asks the kernel to drop [cache_asked, limit) of every segment
- * older than the tail: POSIX_FADV_DONTNEED starts writeback of dirty pages and drops clean
- * ones, so a range is asked twice, a tick apart, the second time once its writeback is done.
+ * otherwise only grow. Every tick, and every STORAGE_TRIM_EVERY_BYTES appended, it asks the
+ * kernel to drop [cache_asked, limit) of every segment older than the tail: POSIX_FADV_DONTNEED
+ * starts writeback of dirty pages and drops clean ones, so a range is asked twice, the second time
+ * once its writeback is done (data made durable by group commit is clean, and goes at the first).
  * Through io_uring (fadvise runs on a worker), so the owner thread never waits for the disk. */
 static void log_trim_cache(struct storage_log *log) {
     struct storage_engine *e = log->engine;
     if (!e->cache_tail) return;
+    log->bytes_since_trim = 0;
     int64_t cut = storage_log_size_bytes(log) - e->cache_tail, seg_start = 0;
     for (int i = 0; i < log->n_segs && seg_start < cut; i++) {
         struct storage_segment *s = log->segs[i];

@@ -26,6 +26,8 @@
  * many batches and bytes. */
 #define STORAGE_COALESCE_MAX_OPS   64
 #define STORAGE_COALESCE_MAX_BYTES (4u << 20)
+/* With a cache tail set, a log trims its page cache every tick and every this many bytes. */
+#define STORAGE_TRIM_EVERY_BYTES (64 << 20)
 
 /* ---- ops layer --------------------------------------------------------------------------------
  * An op is one write or fdatasync. Ops are pooled by the engine (no allocation per append); the
@@ -142,6 +144,7 @@ struct storage_log {
     bool flush_requested; /* a flush without waiters (roll, interval, seal) */
     int64_t unflushed_msgs;
     int64_t avg_append;       /* moving average of append sizes (bytes) */
+    int64_t bytes_since_trim; /* appended since the last log_trim_cache */
     int64_t waiters_since_ns; /* when the oldest durable waiter arrived */
     int64_t last_flush_ms;
 

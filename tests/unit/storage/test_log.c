@@ -533,6 +533,35 @@ static void cache_case(struct fixture *f, int64_t tail, bool expect_dropped) {
     storage_engine_close(e);
 }
 
+/* Without any tick: a log trims its cache every 64 MiB appended; durable (fsynced, clean) data
+ * goes at the first ask. */
+static void test_cache_tail_by_volume(void **state) {
+    struct fixture *f = *state;
+    struct statfs sf;
+    assert_int_equal(statfs(f->dir, &sf), 0);
+    if (sf.f_type == TMPFS_MAGIC) {
+        fprintf(stderr, "test dir is on tmpfs, where fadvise cannot drop pages: skipped\n");
+        skip();
+    }
+    struct storage_engine_config cfg = {.data_dir = f->dir,
+                                        .flush_policy = STORAGE_FLUSH_GROUP_COMMIT,
+                                        .cache_tail_bytes = 1 << 20};
+    struct storage_engine *e = NULL;
+    assert_int_equal(storage_engine_open(&cfg, &e), 0);
+    struct storage_log *log = st_log(e, "vol", NULL);
+    for (int i = 0; i < 70; i++) /* 70 x ~1 MiB, each durable before the next */
+        assert_int_equal(st_append_records(e, log, 1000, 1000, i, true, NULL), 0);
+    for (int k = 0; k < 50 && storage_engine_wait(e, 20) >= 0; k++)
+        ;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/vol-0/00000000000000000000.log", f->dir);
+    long pg = sysconf(_SC_PAGESIZE);
+    long res = resident_pages(path, 0, 32 << 20);
+    assert_true(res < (32 << 20) / pg / 10);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
 static void test_cache_tail_dropped(void **state) {
     cache_case(*state, 1 << 20, true);
 }
@@ -561,6 +590,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_tail_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_tail_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_tail_by_volume, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
