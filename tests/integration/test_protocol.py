@@ -2,6 +2,7 @@
 """Raw protocol checks that clients hide: Produce validation error codes, ListOffsets by
 timestamp, Metadata v0/v1 topic-list semantics, and idempotent-producer deduplication (also
 after a clean restart and after SIGKILL)."""
+import subprocess
 import sys
 
 import kproto
@@ -198,9 +199,37 @@ def fetch_max_bytes_case(ctx, settings, request_max, max_bytes):
               "response records %d bytes within MaxBytes %d" % (sum(sizes.values()), max_bytes))
 
 
+def raw_reactor_pinned(ctx):
+    """reactor.cpu pins the reactor (its io_uring write workers follow) and the broker serves;
+    a CPU the machine does not have fails at start with a clear message."""
+    b = ctx.broker(settings={"reactor.cpu": 0})
+    t = "pinned"
+    with kproto.Conn(b.port) as c:
+        check_eq(c.create_topic(t, 1), 0, "CreateTopics error code")
+        recs = [(None, b"p%d" % i, []) for i in range(100)]
+        for _ in range(50):  # several appends, so writes queue behind one another
+            check_eq(c.produce(t, 0, kproto.record_batch(recs))[0], 0, "produce")
+        got, hw = c.fetch_all(t, 0)
+        check_eq(hw, 5000, "high watermark")
+        check_eq(len(got), 5000, "records read back")
+    b.stop()
+    with open(b.log_path, "rb") as f:
+        text = f.read().decode(errors="replace")
+    check("reactor thread pinned to CPU 0" in text, "log says the reactor was pinned")
+    check("workers pinned" in text, "log says the storage workers follow the reactor's CPU")
+
+    bad = ctx.broker(name="badcpu", settings={"reactor.cpu": 4000}, start=False)
+    p = subprocess.run(bad.argv(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    out = p.stdout.decode(errors="replace")
+    check(p.returncode != 0, "ringletd with reactor.cpu=4000 exits non-zero (got %d)" % p.returncode)
+    check("reactor.cpu=4000" in out, "the error names the setting: %r" % out[-300:])
+
+
 TESTS = {
     "raw_fetch_max_bytes": (raw_fetch_max_bytes, dict(
         META, scenario="Fetch MaxBytes across partitions (librdkafka test 0082)")),
+    "raw_reactor_pinned": (raw_reactor_pinned, dict(
+        META, scenario="reactor.cpu pins the reactor and its write workers")),
     "raw_fetch_broker_max_bytes": (raw_fetch_broker_max_bytes, dict(
         META, scenario="broker fetch.max.bytes caps a Fetch response")),
     "raw_pipelining": (raw_pipelining, dict(
