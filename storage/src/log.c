@@ -99,6 +99,22 @@ static int find_seg(const struct storage_log *log, int64_t offset) {
     return found;
 }
 
+/* A pooled op of `kind` on segment s of log: fd, buf[0..len) at file position pos (an fsync
+ * keeps its submission time in pos); everything else zero. */
+static struct storage_op *seg_op(struct storage_log *log, struct storage_segment *s,
+                                 enum storage_op_kind kind, int fd, const uint8_t *buf,
+                                 uint32_t len, int64_t pos) {
+    struct storage_op *op = storage__op_get(log->engine);
+    op->kind = (uint8_t)kind;
+    op->log = log;
+    op->seg = s;
+    op->fd = fd;
+    op->buf = buf;
+    op->len = len;
+    op->pos = pos;
+    return op;
+}
+
 /* ---- completions ----------------------------------------------------------------------------- */
 
 static void op_finish(struct storage_log *log, struct storage_op *op, int err) {
@@ -208,12 +224,7 @@ static void log_maybe_flush(struct storage_log *log) {
             continue;
         }
         s->dirty = false;
-        struct storage_op *op = storage__op_get(e);
-        op->kind = STORAGE_OP_FSYNC;
-        op->pos = rl_mono_ns();
-        op->log = log;
-        op->seg = s;
-        op->fd = s->fd;
+        struct storage_op *op = seg_op(log, s, STORAGE_OP_FSYNC, s->fd, NULL, 0, rl_mono_ns());
         op->covers_truncate = s->truncated;
         s->inflight++;
         log->inflight++;
@@ -294,14 +305,8 @@ static void maybe_zero(struct storage_log *log, struct storage_segment *s) {
     int64_t start = RL_MAX(s->zeroed_end, s->end);
     int64_t stop = RL_MIN(start + p, log->cfg.segment_bytes);
     if (stop <= start) return;
-    struct storage_op *op = storage__op_get(e);
-    op->kind = STORAGE_OP_ZERO;
-    op->log = log;
-    op->seg = s;
-    op->fd = s->fd;
-    op->buf = e->zeros;
-    op->len = (uint32_t)(stop - start);
-    op->pos = start;
+    struct storage_op *op =
+        seg_op(log, s, STORAGE_OP_ZERO, s->fd, e->zeros, (uint32_t)(stop - start), start);
     s->zero_lo = start;
     s->zero_hi = stop;
     s->zeroed_end = stop;
@@ -911,7 +916,6 @@ int storage_log_delete(struct storage_log *log) {
 
 int storage_log_append(struct storage_log *log, uint8_t *buf, size_t len, int32_t leader_epoch,
                        bool durable, storage_append_cb cb, void *arg, int64_t *base_offset) {
-    struct storage_engine *e = log->engine;
     if (log->closing) return -EROFS;
     if (log->err) {
         if (log->inflight || log->appends_head) return log->err;
@@ -952,14 +956,7 @@ int storage_log_append(struct storage_log *log, uint8_t *buf, size_t len, int32_
         off = last + 1;
         p += total;
     }
-    struct storage_op *op = storage__op_get(e);
-    op->kind = STORAGE_OP_APPEND;
-    op->log = log;
-    op->seg = s;
-    op->fd = fd;
-    op->buf = buf;
-    op->len = (uint32_t)len;
-    op->pos = s->end;
+    struct storage_op *op = seg_op(log, s, STORAGE_OP_APPEND, fd, buf, (uint32_t)len, s->end);
     op->base_offset = base;
     op->end_offset = off;
     op->cb = cb;
@@ -1193,13 +1190,7 @@ static void log_trim_cache(struct storage_log *log) {
         int64_t lo = s->cache_dropped, hi = RL_MAX(limit, s->cache_asked);
         while (lo < hi) {
             int64_t n = RL_MIN(hi - lo, (int64_t)1 << 30);
-            struct storage_op *op = storage__op_get(e);
-            op->kind = STORAGE_OP_DROP;
-            op->log = log;
-            op->seg = s;
-            op->fd = fd;
-            op->pos = lo;
-            op->len = (uint32_t)n;
+            struct storage_op *op = seg_op(log, s, STORAGE_OP_DROP, fd, NULL, (uint32_t)n, lo);
             s->inflight++;
             log->inflight++;
             storage__op_submit(e, op);
