@@ -146,7 +146,6 @@ static int cluster_id_setup(struct broker *b) {
 
 /* ---- command line ---------------------------------------------------------------------------- */
 
-/* Parses argv into cfg. Returns -1 to continue, else the exit code. */
 /* reactor.cpu: pins the calling (reactor) thread; the storage engine, opened next, gives its
  * io_uring workers the same CPU. Threads started earlier (admin HTTP) stay unpinned. */
 static int pin_reactor(int cpu) {
@@ -163,6 +162,7 @@ static int pin_reactor(int cpu) {
     return 0;
 }
 
+/* Parses argv into cfg. Returns -1 to continue, else the exit code. */
 static int parse_args(int argc, char **argv, struct broker_config *cfg) {
     const char *config_file = NULL;
     char err[1024];

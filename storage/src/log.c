@@ -115,6 +115,13 @@ static struct storage_op *seg_op(struct storage_log *log, struct storage_segment
     return op;
 }
 
+/* Counts op as in flight on its segment and log, and submits it. */
+static void seg_submit(struct storage_log *log, struct storage_op *op) {
+    op->seg->inflight++;
+    log->inflight++;
+    storage__op_submit(log->engine, op);
+}
+
 /* ---- completions ----------------------------------------------------------------------------- */
 
 static void op_finish(struct storage_log *log, struct storage_op *op, int err) {
@@ -267,9 +274,7 @@ static void issue_queued(struct storage_log *log) {
         o->next = NULL;
     last->gnext = NULL;
     log->write_inflight = true;
-    lead->seg->inflight++;
-    log->inflight++;
-    storage__op_submit(log->engine, lead);
+    seg_submit(log, lead);
 }
 
 /* Appends are written in order, one write in flight per log: io_uring runs buffered writes to
@@ -310,9 +315,7 @@ static void maybe_zero(struct storage_log *log, struct storage_segment *s) {
     s->zero_lo = start;
     s->zero_hi = stop;
     s->zeroed_end = stop;
-    s->inflight++;
-    log->inflight++;
-    storage__op_submit(e, op);
+    seg_submit(log, op);
 }
 
 static void release_held(struct storage_log *log) {
@@ -1190,10 +1193,7 @@ static void log_trim_cache(struct storage_log *log) {
         int64_t lo = s->cache_dropped, hi = RL_MAX(limit, s->cache_asked);
         while (lo < hi) {
             int64_t n = RL_MIN(hi - lo, (int64_t)1 << 30);
-            struct storage_op *op = seg_op(log, s, STORAGE_OP_DROP, fd, NULL, (uint32_t)n, lo);
-            s->inflight++;
-            log->inflight++;
-            storage__op_submit(e, op);
+            seg_submit(log, seg_op(log, s, STORAGE_OP_DROP, fd, NULL, (uint32_t)n, lo));
             lo += n;
         }
         s->cache_dropped = s->cache_asked;

@@ -492,15 +492,20 @@ static long resident_pages(const char *path, int64_t from, int64_t to) {
     return res;
 }
 
-/* cache_tail_bytes: data older than the newest 1 MiB leaves the page cache after two ticks
- * (the first starts writeback, the second drops); with 0 it stays cached. */
-static void cache_case(struct fixture *f, int64_t tail, bool expect_dropped) {
+/* fadvise cannot drop tmpfs pages: the cache tests are skipped (reported as such) there. */
+static void skip_on_tmpfs(const char *dir) {
     struct statfs sf;
-    assert_int_equal(statfs(f->dir, &sf), 0);
+    assert_int_equal(statfs(dir, &sf), 0);
     if (sf.f_type == TMPFS_MAGIC) {
         fprintf(stderr, "test dir is on tmpfs, where fadvise cannot drop pages: skipped\n");
         skip();
     }
+}
+
+/* cache_tail_bytes: data older than the newest 1 MiB leaves the page cache after two ticks
+ * (the first starts writeback, the second drops); with 0 it stays cached. */
+static void cache_case(struct fixture *f, int64_t tail, bool expect_dropped) {
+    skip_on_tmpfs(f->dir);
     struct storage_engine_config cfg = {
         .data_dir = f->dir, .flush_policy = STORAGE_FLUSH_NONE, .cache_tail_bytes = tail};
     struct storage_engine *e = NULL;
@@ -537,12 +542,7 @@ static void cache_case(struct fixture *f, int64_t tail, bool expect_dropped) {
  * goes at the first ask. */
 static void test_cache_tail_by_volume(void **state) {
     struct fixture *f = *state;
-    struct statfs sf;
-    assert_int_equal(statfs(f->dir, &sf), 0);
-    if (sf.f_type == TMPFS_MAGIC) {
-        fprintf(stderr, "test dir is on tmpfs, where fadvise cannot drop pages: skipped\n");
-        skip();
-    }
+    skip_on_tmpfs(f->dir);
     struct storage_engine_config cfg = {.data_dir = f->dir,
                                         .flush_policy = STORAGE_FLUSH_GROUP_COMMIT,
                                         .cache_tail_bytes = 1 << 20};
