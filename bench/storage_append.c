@@ -44,6 +44,7 @@ static int64_t case_max_bytes = 256LL << 20;
 static int64_t prealloc = 8 << 20; /* the broker's default log.segment.preallocate.bytes */
 static int repeats = 3;
 static int cpu = 0;
+static bool direct = false; /* -D: the engine writes with O_DIRECT */
 
 struct result {
     double mbps;
@@ -143,7 +144,10 @@ static void append_cb(void *arg, int err, int64_t base) {
 
 static struct storage_engine *open_engine(enum storage_flush_policy p) {
     struct storage_engine_config cfg = {
-        .data_dir = data_dir, .flush_policy = p, .segment_preallocate_bytes = prealloc};
+        .data_dir = data_dir,
+        .flush_policy = p,
+        .segment_preallocate_bytes = prealloc,
+        .direct_io = direct};
     struct storage_engine *e;
     if (storage_engine_open(&cfg, &e)) {
         fprintf(stderr, "cannot open %s\n", data_dir);
@@ -277,7 +281,7 @@ static void best(struct result *b, struct result r, const char *size, const char
 
 int main(int argc, char **argv) {
     int opt;
-    while ((opt = getopt(argc, argv, "d:s:m:p:r:c:")) != -1) {
+    while ((opt = getopt(argc, argv, "d:s:m:p:r:c:D")) != -1) {
         if (opt == 'd')
             data_dir = optarg;
         else if (opt == 's')
@@ -290,6 +294,8 @@ int main(int argc, char **argv) {
             repeats = RL_MAX(1, atoi(optarg));
         else if (opt == 'c')
             cpu = atoi(optarg);
+        else if (opt == 'D')
+            direct = true;
         else {
             fprintf(stderr,
                     "usage: %s [-d data_dir] [-s seconds_per_case] [-m max_mib] "

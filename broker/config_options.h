@@ -71,6 +71,15 @@ OPT_INT(fetch_max_bytes, "fetch.max.bytes", 16777216, 1024, 2147483647,
 OPT_INT(log_cache_tail_bytes, "log.cache.tail.bytes", 268435456, 0, 9223372036854775807LL,
         "Page cache kept per partition: older log data is dropped from the cache once written "
         "back, so the broker's cache footprint stays bounded (0 = leave it to the kernel).")
+OPT_BOOL(log_direct_io, "log.direct.io", true,
+         "Write partition logs with O_DIRECT from an aligned staging buffer instead of through "
+         "the page cache (one copy in user space replaces the kernel's page-cache copy and "
+         "writeback). Falls back to buffered writes where the file system does not support direct "
+         "I/O (tmpfs, for one). Reads stay buffered.")
+OPT_INT(log_direct_cache_bytes, "log.direct.cache.bytes", 268435456, 0, 9223372036854775807LL,
+        "With log.direct.io: the newest log data kept in memory (the staging buffers of "
+        "completed writes, for all partitions together) so consumers at the tail do not read "
+        "the disk (0 = none).")
 OPT_INT(message_max_bytes, "message.max.bytes", 1048588, 0, 2147483647,
         "Default max.message.bytes: largest record batch accepted.")
 OPT_ENUM(log_message_timestamp_type, "log.message.timestamp.type", "CreateTime",

@@ -269,6 +269,8 @@ int main(int argc, char **argv) {
                             : STORAGE_FLUSH_GROUP_COMMIT,
         .segment_preallocate_bytes = b->cfg.log_segment_preallocate_bytes,
         .cache_tail_bytes = b->cfg.log_cache_tail_bytes,
+        .direct_io = b->cfg.log_direct_io,
+        .direct_cache_bytes = b->cfg.log_direct_cache_bytes,
         .ring_entries = 0,
     };
     if ((rc = storage_engine_open(&sc, &b->storage)) < 0) {

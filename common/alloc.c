@@ -23,6 +23,12 @@ void *rl_calloc(size_t n, size_t size) {
     return p;
 }
 
+void *rl_aligned_alloc(size_t align, size_t size) {
+    void *p = NULL;
+    if (posix_memalign(&p, align, size ? size : 1) != 0) oom(size);
+    return p;
+}
+
 void *rl_realloc(void *ptr, size_t size) {
     void *p = realloc(ptr, size ? size : 1);
     if (!p) oom(size);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,6 +213,34 @@ static void follow_thread_affinity(struct storage_engine *e) {
         e->iowq_pinned = true;
 }
 
+/* Direct I/O needs a file system that accepts O_DIRECT and reports its alignment (statx
+ * STATX_DIOALIGN, Linux 6.1+): file offsets, lengths and memory of a direct write must be
+ * multiples of it. A probe file in the data directory answers both; without either, buffered. */
+static void direct_io_setup(struct storage_engine *e) {
+    static const char probe[] = ".direct-io-probe";
+    int fd = openat(e->data_dirfd, probe, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rl_info(STORAGE_MOD, "%s: O_DIRECT refused (%s); appends use buffered writes", e->data_dir,
+                strerror(errno));
+        return;
+    }
+    struct statx sx;
+    uint32_t align = 0;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN))
+        align = RL_MAX(sx.stx_dio_mem_align, sx.stx_dio_offset_align);
+    close(fd);
+    unlinkat(e->data_dirfd, probe, 0);
+    if (align == 0 || align > (1u << 16) || (align & (align - 1))) {
+        rl_info(STORAGE_MOD,
+                "%s: the file system reports no usable direct I/O alignment (%u); appends use "
+                "buffered writes",
+                e->data_dir, align);
+        return;
+    }
+    e->direct = true;
+    e->dio_align = RL_MAX(align, (uint32_t)sizeof(void *));
+}
+
 int storage_engine_open(const struct storage_engine_config *cfg, struct storage_engine **out) {
     if (!cfg || !cfg->data_dir || !cfg->data_dir[0]) return -EINVAL;
     int rc = mkdir_p(cfg->data_dir);
@@ -254,7 +283,20 @@ int storage_engine_open(const struct storage_engine_config *cfg, struct storage_
                     rl_strerror(rc));
         rc = 0;
     }
-    if (e->prealloc) e->zeros = rl_calloc(1, (size_t)e->prealloc);
+    if (cfg->direct_io) direct_io_setup(e);
+    e->dcache_limit = e->direct && cfg->direct_cache_bytes > 0 ? cfg->direct_cache_bytes : 0;
+    e->direct_min =
+        cfg->direct_min_bytes > 0 ? (uint32_t)cfg->direct_min_bytes : STORAGE_DIRECT_MIN_BYTES;
+    if (e->prealloc) {
+        void *z = mmap(NULL, (size_t)e->prealloc, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (z == MAP_FAILED) {
+            rl_warn(STORAGE_MOD, "cannot map %lld bytes of zeros (%s); no zero pre-writing",
+                    (long long)e->prealloc, strerror(errno));
+            e->prealloc = 0;
+        } else {
+            e->zeros = z;
+        }
+    }
     e->scratch_cap = 1 << 16;
     e->scratch = rl_malloc(e->scratch_cap);
 
@@ -286,18 +328,20 @@ int storage_engine_open(const struct storage_engine_config *cfg, struct storage_
         closedir(d);
     }
     e->last_ckpt_ms = rl_mono_ms();
-    rl_info(STORAGE_MOD, "data dir %s: %d partition logs, previous stop %s, %s%s", e->data_dir,
+    char how[64] = "";
+    if (e->direct) snprintf(how, sizeof(how), ", direct I/O writes (%u-byte blocks)", e->dio_align);
+    rl_info(STORAGE_MOD, "data dir %s: %d partition logs, previous stop %s, %s%s%s", e->data_dir,
             e->n_dirs,
             e->clean    ? "clean"
             : e->n_dirs ? "unclean (logs recover on open)"
                         : "none recorded",
             e->use_uring ? "io_uring" : "posix I/O",
-            e->iowq_pinned ? " (workers pinned with the engine thread)" : "");
+            e->iowq_pinned ? " (workers pinned with the engine thread)" : "", how);
     *out = e;
     return 0;
 fail:
     if (e->use_uring) io_uring_queue_exit(&e->ring);
-    rl_free(e->zeros);
+    if (e->zeros) munmap(e->zeros, (size_t)e->prealloc);
     rl_free(e->scratch);
     if (e->efd >= 0) close(e->efd);
     if (e->data_dirfd >= 0) close(e->data_dirfd);
@@ -331,7 +375,13 @@ void storage_engine_close(struct storage_engine *e) {
     rl_free(e->dirs);
     ckpt_free(e->rp, e->n_rp);
     ckpt_free(e->ls, e->n_ls);
-    rl_free(e->zeros);
+    if (e->zeros) munmap(e->zeros, (size_t)e->prealloc);
+    for (int k = 0; k < STORAGE_DBUF_CLASSES; k++)
+        while (e->dfree[k]) {
+            uint8_t *b = e->dfree[k];
+            memcpy(&e->dfree[k], b, sizeof(b));
+            rl_free(b);
+        }
     rl_free(e->scratch);
     rl_free(e->data_dir);
     rl_free(e);
@@ -339,6 +389,10 @@ void storage_engine_close(struct storage_engine *e) {
 
 int storage_engine_eventfd(const struct storage_engine *e) {
     return e->efd;
+}
+
+bool storage_engine_direct_io(const struct storage_engine *e) {
+    return e->direct;
 }
 
 bool storage_engine_was_clean(const struct storage_engine *e) {

@@ -37,6 +37,7 @@
 #include "segment.h"
 
 static void log_maybe_flush(struct storage_log *log);
+static void dcache_drop_seg(struct storage_log *log, const struct storage_segment *seg);
 static void log_trim_cache(struct storage_log *log);
 static void seg_finish_seal(struct storage_log *log, struct storage_segment *s);
 
@@ -70,6 +71,8 @@ static void seg_push(struct storage_log *log, struct storage_segment *s) {
 static void seg_remove(struct storage_log *log, int i) {
     struct storage_segment *s = log->segs[i];
     RL_BUG_ON(s->inflight != 0);
+    if (log->dtail_seg == s) log->dtail_seg = NULL;
+    dcache_drop_seg(log, s);
     storage__seg_unlink(log, s);
     storage__seg_free(s);
     memmove(&log->segs[i], &log->segs[i + 1], sizeof(*log->segs) * (size_t)(log->n_segs - i - 1));
@@ -251,9 +254,347 @@ static void log_maybe_flush(struct storage_log *log) {
     }
 }
 
+/* ---- direct I/O ------------------------------------------------------------------------------
+ * With the engine's direct I/O on, appends are written with O_DIRECT from staging buffers instead
+ * of from the callers' buffers: direct writes need block-aligned file offsets, lengths and
+ * memory, and batches in request frames are none of these. Copying here replaces the kernel's
+ * copy into the page cache, which also allocates, tracks and writes back every page (measured on
+ * this project's VMs: 0.15-0.35 CPU seconds per GB written instead of 0.36-0.43).
+ *
+ * A write covers [dpos, dpos + dlen): first the partial block left by the previous write
+ * (log->dtail), then a group of queued appends. Under load (appends had to wait, or other writes
+ * are in flight) it ends at the last whole block and keeps the rest in dtail for the next write,
+ * so up to STORAGE_DIRECT_MAX_INFLIGHT writes of one log never overlap and run in parallel. A
+ * write that ends in a partial block pads it with zeros and is a barrier: the next write starts
+ * by rewriting that block, so it waits. That happens when the log goes quiet (nothing queued,
+ * nothing in flight: the held-back bytes go out alone) or when a group has no whole block.
+ * Rewriting a block writes the bytes already in it again, unchanged, so data already durable is
+ * never at risk; the zeros after the log's end are never batches (invariant 5).
+ *
+ * An append completes when the writes covering its last byte and everything before it have
+ * completed: writes are reaped in file order (dw_head), whatever order the disk finishes them. */
+
+/* A staging buffer of at least len bytes; *cap gets its size. Small ones are allocated to the
+ * block; larger ones come in power-of-two classes from STORAGE_DBUF_STEP, with freed ones kept
+ * for reuse up to STORAGE_DBUF_POOL_BYTES (a fresh large allocation page-faults on every page). */
+static int dbuf_class(size_t len) {
+    for (int k = 0; k < STORAGE_DBUF_CLASSES; k++)
+        if ((size_t)STORAGE_DBUF_STEP << k >= len) return k;
+    return -1;
+}
+
+static uint8_t *dbuf_get(struct storage_engine *e, size_t len, size_t *cap) {
+    if (len < STORAGE_DBUF_STEP) {
+        *cap = (len + e->dio_align - 1) & ~((size_t)e->dio_align - 1);
+        return rl_aligned_alloc(e->dio_align, *cap);
+    }
+    int k = dbuf_class(len);
+    *cap = k >= 0 ? (size_t)STORAGE_DBUF_STEP << k
+                  : (len + STORAGE_DBUF_STEP - 1) & ~((size_t)STORAGE_DBUF_STEP - 1);
+    if (k >= 0 && e->dfree[k]) {
+        uint8_t *b = e->dfree[k];
+        memcpy(&e->dfree[k], b, sizeof(b));
+        e->dpool_bytes -= (int64_t)*cap;
+        return b;
+    }
+    return rl_aligned_alloc(RL_MAX(e->dio_align, 4096u), *cap);
+}
+
+static void dbuf_put(struct storage_engine *e, uint8_t *buf, size_t cap) {
+    int k = cap >= STORAGE_DBUF_STEP ? dbuf_class(cap) : -1;
+    if (k < 0 || ((size_t)STORAGE_DBUF_STEP << k) != cap ||
+        e->dpool_bytes + (int64_t)cap > STORAGE_DBUF_POOL_BYTES) {
+        rl_free(buf);
+        return;
+    }
+    memcpy(buf, &e->dfree[k], sizeof(buf));
+    e->dfree[k] = buf;
+    e->dpool_bytes += (int64_t)cap;
+}
+
+/* ---- direct I/O read cache ---------------------------------------------------------------------
+ * Completed direct writes keep their staging buffers as a cache of the newest data, so consumers
+ * at the tail read memory instead of the disk (the writes bypass the page cache). Entries are
+ * added in file order as writes are reaped; the engine drops the oldest beyond
+ * direct_cache_bytes, and a log keeps at most STORAGE_DCACHE_MAX_ENTRIES. Entries go with their
+ * segment (retention, truncation) and their log. */
+
+static void dcache_drop(struct storage_engine *e, struct storage_dcache *c) {
+    struct storage_log *log = c->log;
+    if (c->lprev)
+        c->lprev->lnext = c->lnext;
+    else
+        log->dc_first = c->lnext;
+    if (c->lnext)
+        c->lnext->lprev = c->lprev;
+    else
+        log->dc_last = c->lprev;
+    if (c->eprev)
+        c->eprev->enext = c->enext;
+    else
+        e->dc_oldest = c->enext;
+    if (c->enext)
+        c->enext->eprev = c->eprev;
+    else
+        e->dc_newest = c->eprev;
+    e->dcache_bytes -= (int64_t)c->cap;
+    log->n_dc--;
+    dbuf_put(e, c->buf, c->cap);
+    rl_free(c);
+}
+
+/* Drops the entries of one segment (seg NULL: of the whole log). */
+static void dcache_drop_seg(struct storage_log *log, const struct storage_segment *seg) {
+    for (struct storage_dcache *c = log->dc_first, *next; c; c = next) {
+        next = c->lnext;
+        if (!seg || c->seg == seg) dcache_drop(log->engine, c);
+    }
+}
+
+/* Takes a reaped direct write's buffer: cached when it holds written data, else released. */
+static void dcache_add(struct storage_log *log, struct storage_op *w) {
+    struct storage_engine *e = log->engine;
+    if (!e->dcache_limit || w->res < 0 || w->pos <= w->dpos) {
+        dbuf_put(e, w->dbuf, w->len);
+        w->dbuf = NULL;
+        return;
+    }
+    struct storage_dcache *c = rl_malloc(sizeof(*c));
+    *c = (struct storage_dcache){.lprev = log->dc_last,
+                                 .eprev = e->dc_newest,
+                                 .log = log,
+                                 .seg = w->seg,
+                                 .lo = w->dpos,
+                                 .hi = w->pos,
+                                 .buf = w->dbuf,
+                                 .cap = w->len};
+    w->dbuf = NULL;
+    if (log->dc_last)
+        log->dc_last->lnext = c;
+    else
+        log->dc_first = c;
+    log->dc_last = c;
+    if (e->dc_newest)
+        e->dc_newest->enext = c;
+    else
+        e->dc_oldest = c;
+    e->dc_newest = c;
+    e->dcache_bytes += (int64_t)c->cap;
+    log->n_dc++;
+    while (log->n_dc > STORAGE_DCACHE_MAX_ENTRIES)
+        dcache_drop(e, log->dc_first);
+    while (e->dcache_bytes > e->dcache_limit && e->dc_oldest)
+        dcache_drop(e, e->dc_oldest);
+}
+
+size_t storage__dcache_read(struct storage_log *log, struct storage_segment *seg, int64_t pos,
+                            size_t len, uint8_t *dst) {
+    if (!log || !seg) return 0;
+    struct storage_dcache *c = log->dc_last;
+    while (c && !(c->seg == seg && c->lo <= pos && pos < c->hi)) {
+        if (c->seg == seg && c->hi <= pos) return 0; /* past everything cached */
+        c = c->lprev;
+    }
+    size_t got = 0;
+    while (c && got < len && c->seg == seg && c->lo <= pos + (int64_t)got &&
+           pos + (int64_t)got < c->hi) {
+        int64_t at = pos + (int64_t)got;
+        size_t n = RL_MIN(len - got, (size_t)(c->hi - at));
+        memcpy(dst + got, c->buf + (at - c->lo), n);
+        got += n;
+        c = c->lnext;
+    }
+    return got;
+}
+
+/* Submits a direct write of buf[0..len) at dpos on s (buf holds cap bytes: op->len); the log's
+ * data is written up to data_end once it (and every earlier write) completes. */
+static void dwrite_submit(struct storage_log *log, struct storage_segment *s, int fd, uint8_t *buf,
+                          size_t cap, size_t len, int64_t dpos, int64_t data_end, bool barrier) {
+    struct storage_op *w = seg_op(log, s, STORAGE_OP_DWRITE, fd, NULL, (uint32_t)cap, data_end);
+    w->dbuf = buf;
+    w->dlen = (uint32_t)len;
+    w->dpos = dpos;
+    w->dbarrier = barrier;
+    log->dbarrier = barrier;
+    if (log->dw_tail)
+        log->dw_tail->lnext = w;
+    else
+        log->dw_head = w;
+    log->dw_tail = w;
+    log->n_dw++;
+    seg_submit(log, w);
+}
+
+/* Fails every append not yet written (a direct write failed): queued and held ones included. */
+static void direct_fail(struct storage_log *log, int err) {
+    log->queued_head = log->queued_tail = NULL;
+    log->held_head = log->held_tail = NULL;
+    log->dtail_seg = NULL;
+    log->dpending = false;
+    for (struct storage_op *op = log->appends_head; op; op = op->lnext)
+        if (!op->completed) {
+            op->completed = true;
+            op->res = err;
+        }
+}
+
+/* Writes dtail alone, padded to its block (the log went quiet, or its segment is done). */
+static int direct_flush_tail(struct storage_log *log) {
+    struct storage_engine *e = log->engine;
+    struct storage_segment *s = log->dtail_seg;
+    int fd = storage__seg_dfd(log, s);
+    if (fd < 0) return fd;
+    size_t cap;
+    uint8_t *buf = dbuf_get(e, e->dio_align, &cap);
+    memcpy(buf, log->dtail, log->dtail_len);
+    memset(buf + log->dtail_len, 0, e->dio_align - log->dtail_len);
+    log->dpending = false;
+    log->dloaded = false;
+    dwrite_submit(log, s, fd, buf, cap, e->dio_align, log->dtail_pos,
+                  log->dtail_pos + log->dtail_len, true);
+    return 0;
+}
+
+/* Writes what can be written now: queued appends in groups, or the held-back tail. */
+/* Whether the appends at the head of the queue add up to less than the engine's direct_min. */
+static bool small_group(const struct storage_engine *e, const struct storage_op *lead) {
+    size_t bytes = 0;
+    for (const struct storage_op *o = lead; o && bytes < e->direct_min; o = o->next) {
+        if (o != lead && o->seg != lead->seg) break;
+        bytes += o->len;
+    }
+    return bytes < e->direct_min;
+}
+
+static void buffered_issue(struct storage_log *log);
+
+static void direct_issue(struct storage_log *log) {
+    struct storage_engine *e = log->engine;
+    const int64_t mask = (int64_t)e->dio_align - 1;
+    for (;;) {
+        struct storage_op *lead = log->queued_head;
+        int rc = 0;
+        if (log->dbarrier || log->n_dw >= STORAGE_DIRECT_MAX_INFLIGHT) {
+            if (lead) log->dloaded = true;
+            return;
+        }
+        if (!lead || (log->dpending && log->dtail_seg != lead->seg)) {
+            if (log->dpending && (lead || log->n_dw == 0)) rc = direct_flush_tail(log);
+            if (rc < 0) direct_fail(log, rc);
+            if (rc < 0 || !lead || log->dbarrier) return;
+            continue;
+        }
+        if (log->write_inflight) return; /* a buffered write: the next group waits for it */
+        if (small_group(e, lead)) {
+            /* A small write is faster through the page cache (it need not reach the disk before
+             * readers see it), so a quiet log writes buffered, once its direct writes are done
+             * and their held-back bytes written. */
+            if (log->n_dw > 0) return;
+            if (log->dpending) {
+                rc = direct_flush_tail(log);
+                if (rc < 0) direct_fail(log, rc);
+                return;
+            }
+            log->dtail_seg = NULL; /* the partial block changes through the page cache */
+            buffered_issue(log);
+            return;
+        }
+        struct storage_segment *s = lead->seg;
+        int fd = storage__seg_dfd(log, s);
+        if (fd < 0) {
+            direct_fail(log, fd);
+            return;
+        }
+        if (!log->dtail) log->dtail = rl_aligned_alloc(e->dio_align, e->dio_align);
+        if (log->dtail_seg != s || log->dtail_pos + log->dtail_len != lead->pos) {
+            /* first write since open, truncation or an error: the block comes from the file */
+            RL_BUG_ON(log->dpending);
+            int64_t at = lead->pos & ~mask;
+            size_t n = (size_t)(lead->pos - at);
+            if (n && pread(s->fd, log->dtail, n, at) != (ssize_t)n) {
+                direct_fail(log, errno ? -errno : -EIO);
+                return;
+            }
+            log->dtail_seg = s;
+            log->dtail_pos = at;
+            log->dtail_len = (uint32_t)n;
+        }
+        /* the group: queued appends contiguous in s, within the coalescing limits */
+        struct storage_op *last = lead;
+        size_t valid = log->dtail_len + lead->len;
+        int n = 1;
+        while (last->next && last->next->seg == s && last->next->pos == last->pos + last->len &&
+               n < STORAGE_COALESCE_MAX_OPS &&
+               valid + last->next->len <= STORAGE_COALESCE_MAX_BYTES) {
+            last = last->next;
+            valid += last->len;
+            n++;
+        }
+        if (valid + (size_t)mask > INT32_MAX) {
+            direct_fail(log, -EFBIG);
+            return;
+        }
+        log->queued_head = last->next;
+        if (!log->queued_head) log->queued_tail = NULL;
+        int64_t data_end = last->pos + last->len, whole_end = data_end & ~mask;
+        bool hold =
+            (log->queued_head || log->n_dw > 0 || log->dloaded) && whole_end > log->dtail_pos;
+        size_t alen =
+            hold ? (size_t)(whole_end - log->dtail_pos) : (valid + (size_t)mask) & ~(size_t)mask;
+        size_t cap;
+        uint8_t *buf = dbuf_get(e, RL_MAX(alen, valid), &cap), *p = buf;
+        memcpy(p, log->dtail, log->dtail_len);
+        p += log->dtail_len;
+        for (struct storage_op *o = lead;; o = o->next) {
+            memcpy(p, o->buf, o->len);
+            p += o->len;
+            if (o == last) break;
+        }
+        int64_t dpos = log->dtail_pos;
+        uint32_t keep = (uint32_t)(data_end - whole_end);
+        memcpy(log->dtail, buf + (whole_end - dpos), keep);
+        if (!hold) memset(buf + valid, 0, alen - valid);
+        log->dtail_pos = whole_end;
+        log->dtail_len = keep;
+        log->dpending = hold && keep > 0;
+        last->next = NULL;
+        for (struct storage_op *o = lead; o;) {
+            struct storage_op *next = o->next;
+            o->next = NULL;
+            o = next;
+        }
+        dwrite_submit(log, s, fd, buf, cap, alen, dpos, hold ? whole_end : data_end,
+                      !hold && keep > 0);
+    }
+}
+
+/* A direct write completed: reap the writes done in file order, completing the appends whose
+ * bytes they cover. */
+static void direct_reap(struct storage_log *log) {
+    struct storage_op *w;
+    while ((w = log->dw_head) && w->completed) {
+        log->dw_head = w->lnext;
+        if (!log->dw_head) log->dw_tail = NULL;
+        log->n_dw--;
+        if (w->res < 0) {
+            direct_fail(log, w->res);
+        } else {
+            for (struct storage_op *op = log->appends_head; op; op = op->lnext) {
+                if (op->completed) continue;
+                if (op->seg != w->seg || op->pos + op->len > w->pos) break;
+                op->completed = true;
+                op->res = 0;
+            }
+        }
+        dcache_add(log, w);
+        storage__op_put(log->engine, w);
+    }
+}
+
 /* Sends the queued appends at the head of the queue that are contiguous in one segment (up to
  * the coalescing limits) as one write; the first op leads the group. */
-static void issue_queued(struct storage_log *log) {
+static void buffered_issue(struct storage_log *log) {
     struct storage_op *lead = log->queued_head;
     if (!lead || log->write_inflight) return;
     struct storage_op *last = lead;
@@ -275,6 +616,13 @@ static void issue_queued(struct storage_log *log) {
     last->gnext = NULL;
     log->write_inflight = true;
     seg_submit(log, lead);
+}
+
+static void issue_queued(struct storage_log *log) {
+    if (log->engine->direct)
+        direct_issue(log);
+    else
+        buffered_issue(log);
 }
 
 /* Appends are written in order, one write in flight per log: io_uring runs buffered writes to
@@ -309,9 +657,16 @@ static void maybe_zero(struct storage_log *log, struct storage_segment *s) {
     if (log->avg_append > STORAGE_PREALLOC_MAX_AVG_APPEND) return;
     int64_t start = RL_MAX(s->zeroed_end, s->end);
     int64_t stop = RL_MIN(start + p, log->cfg.segment_bytes);
+    int fd = s->fd;
+    if (e->direct) { /* whole blocks past the tail's block (which the next append writes) */
+        const int64_t mask = (int64_t)e->dio_align - 1;
+        start = (start + mask) & ~mask;
+        stop &= ~mask;
+        if (stop > start && (fd = storage__seg_dfd(log, s)) < 0) return;
+    }
     if (stop <= start) return;
     struct storage_op *op =
-        seg_op(log, s, STORAGE_OP_ZERO, s->fd, e->zeros, (uint32_t)(stop - start), start);
+        seg_op(log, s, STORAGE_OP_ZERO, fd, e->zeros, (uint32_t)(stop - start), start);
     s->zero_lo = start;
     s->zero_hi = stop;
     s->zeroed_end = stop;
@@ -373,6 +728,24 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
         log_advance(log);
         break;
     }
+    case STORAGE_OP_DWRITE:
+        if (res >= 0 && (uint32_t)res < op->dlen) { /* short: the whole buffer again */
+            if (++op->dretries <= STORAGE_DIRECT_MAX_RETRIES) {
+                storage__op_submit(e, op);
+                return;
+            }
+            res = -EIO;
+        }
+        s->inflight--;
+        log->inflight--;
+        op->completed = true;
+        op->res = res < 0 ? res : 0;
+        if (op->dbarrier) log->dbarrier = false;
+        direct_reap(log); /* may put op */
+        direct_issue(log);
+        seg_finish_seal(log, s);
+        log_advance(log);
+        break;
     case STORAGE_OP_ZERO:
         s->inflight--;
         log->inflight--;
@@ -415,9 +788,14 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
 
 static void seg_finish_seal(struct storage_log *log, struct storage_segment *s) {
     if (!s->sealed || s->truncated || s->inflight) return;
+    if (log->dpending && log->dtail_seg == s) return; /* its last bytes are not written yet */
     if (s->fd >= 0 && ftruncate(s->fd, s->end) < 0)
         rl_warn(STORAGE_MOD, "%s: cutting segment %lld to %lld bytes: %s", log->dir,
                 (long long)s->base_offset, (long long)s->end, strerror(errno));
+    if (s->dfd >= 0) { /* no more writes to a sealed segment */
+        close(s->dfd);
+        s->dfd = -1;
+    }
     s->truncated = true;
     s->zeroed_end = s->end;
     s->dirty = true;
@@ -449,6 +827,8 @@ static int log_roll(struct storage_log *log) {
 static int log_cut(struct storage_log *log, int64_t offset) {
     struct storage_engine *e = log->engine;
     if (offset > log->end_offset) offset = log->end_offset;
+    log->dtail_seg = NULL; /* direct I/O: read the new tail's partial block from the file */
+    dcache_drop_seg(log, NULL);
     int k = find_seg(log, offset);
     while (log->n_segs > k + 1)
         seg_remove(log, log->n_segs - 1);
@@ -712,7 +1092,9 @@ static int recover(struct storage_log *log, int64_t rp) {
 }
 
 static void log_free(struct storage_log *log) {
+    dcache_drop_seg(log, NULL);
     rl_free(log->wiov);
+    rl_free(log->dtail);
     for (int i = 0; i < log->n_segs; i++)
         storage__seg_free(log->segs[i]);
     rl_free(log->segs);
@@ -1023,6 +1405,8 @@ int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
         struct storage_scan sc;
         storage__scan_init(&sc, &e->scratch, &e->scratch_cap, storage__seg_lookup(s, offset),
                            s->size, false, false);
+        sc.log = log;
+        sc.seg = s;
         while ((rc = storage__scan_next(&sc, s->fd)) > 0)
             if (sc.h.BaseOffset + sc.h.LastOffsetDelta >= offset) break;
         if (rc < 0) return rc;
@@ -1037,6 +1421,8 @@ int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
                 int64_t p = RL_MAX(storage__seg_lookup_pos(s, target), end);
                 end = p;
                 storage__scan_init(&sc, &e->scratch, &e->scratch_cap, p, s->size, false, false);
+                sc.log = log;
+                sc.seg = s;
                 while ((rc = storage__scan_next(&sc, s->fd)) > 0 &&
                        sc.batch_pos + (int64_t)sc.batch_len <= target)
                     end = sc.batch_pos + (int64_t)sc.batch_len;
@@ -1056,6 +1442,11 @@ int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, si
     if (rc) return rc;
     if ((size_t)sl.len > cap) return -ENOBUFS;
     size_t got = 0;
+    for (int i = log->n_segs - 1; log->dc_first && i >= 0; i--)
+        if (log->segs[i]->fd == sl.fd) {
+            got = storage__dcache_read(log, log->segs[i], sl.file_pos, (size_t)sl.len, buf);
+            break;
+        }
     while (got < (size_t)sl.len) {
         ssize_t n =
             pread(sl.fd, (uint8_t *)buf + got, (size_t)sl.len - got, sl.file_pos + (int64_t)got);

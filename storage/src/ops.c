@@ -38,7 +38,7 @@ int storage__fault_take(enum storage_fault_op op) {
 }
 
 /* Queues a completion that did not come from the ring and wakes the eventfd. */
-static void fake_complete(struct storage_engine *e, struct storage_op *op, int res) {
+void storage__op_fake_complete(struct storage_engine *e, struct storage_op *op, int res) {
     op->res = res;
     op->next = NULL;
     if (e->fake_tail)
@@ -53,8 +53,10 @@ static void fake_complete(struct storage_engine *e, struct storage_op *op, int r
 
 static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *op, uint32_t len);
 
-/* Bytes left to write for the group led by op (or op alone). */
+/* Bytes left to write for the group led by op (or op alone); a direct I/O group writes its
+ * staging buffer whole. */
 static uint32_t group_len(const struct storage_op *op) {
+    if (op->dbuf) return op->dlen;
     uint32_t len = op->len - op->done;
     for (const struct storage_op *o = op->gnext; o; o = o->gnext)
         len += o->len - o->done;
@@ -78,17 +80,17 @@ static int group_iov(struct storage_op *op, uint32_t len) {
 
 void storage__op_submit(struct storage_engine *e, struct storage_op *op) {
     uint32_t len = group_len(op);
-    if (op->kind == STORAGE_OP_APPEND) {
+    if (op->kind == STORAGE_OP_APPEND || op->kind == STORAGE_OP_DWRITE) {
         int f = storage__fault_take(STORAGE_FAULT_WRITE);
         if (f < 0) {
-            fake_complete(e, op, f);
+            storage__op_fake_complete(e, op, f);
             return;
         }
-        if (f == 1) len /= 2;
+        if (f == 1) len = op->dbuf ? (len / 2) & ~(e->dio_align - 1) : len / 2;
     } else if (op->kind == STORAGE_OP_FSYNC) {
         int f = storage__fault_take(STORAGE_FAULT_FSYNC);
         if (f < 0) {
-            fake_complete(e, op, f);
+            storage__op_fake_complete(e, op, f);
             return;
         }
     }
@@ -99,16 +101,19 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
     if (!e->use_uring) {
         ssize_t rc;
         if (op->kind == STORAGE_OP_DROP) { /* returns an error number, not -1/errno */
-            fake_complete(e, op, -posix_fadvise(op->fd, op->pos, op->len, POSIX_FADV_DONTNEED));
+            storage__op_fake_complete(
+                e, op, -posix_fadvise(op->fd, op->pos, op->len, POSIX_FADV_DONTNEED));
             return;
         }
         if (op->kind == STORAGE_OP_FSYNC)
             rc = fdatasync(op->fd);
+        else if (op->dbuf)
+            rc = pwrite(op->fd, op->dbuf, len, op->dpos);
         else if (op->gnext)
             rc = pwritev(op->fd, op->log->wiov, group_iov(op, len), op->pos + op->done);
         else
             rc = pwrite(op->fd, op->buf + op->done, len, op->pos + op->done);
-        fake_complete(e, op, rc < 0 ? -errno : (int)rc);
+        storage__op_fake_complete(e, op, rc < 0 ? -errno : (int)rc);
         return;
     }
     struct io_uring_sqe *sqe = NULL;
@@ -132,6 +137,8 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
         io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
     else if (op->kind == STORAGE_OP_DROP)
         io_uring_prep_fadvise(sqe, op->fd, (uint64_t)op->pos, (off_t)op->len, POSIX_FADV_DONTNEED);
+    else if (op->dbuf)
+        io_uring_prep_write(sqe, op->fd, op->dbuf, len, (uint64_t)op->dpos);
     else if (op->gnext)
         io_uring_prep_writev(sqe, op->fd, op->log->wiov, (unsigned)group_iov(op, len),
                              (uint64_t)(op->pos + op->done));

@@ -30,6 +30,7 @@ struct storage_segment *storage__seg_alloc(int64_t base) {
     s->base_offset = base;
     s->next_offset = base;
     s->fd = -1;
+    s->dfd = -1;
     s->max_ts = -1;
     s->max_ts_offset = -1;
     return s;
@@ -38,6 +39,7 @@ struct storage_segment *storage__seg_alloc(int64_t base) {
 void storage__seg_free(struct storage_segment *s) {
     if (!s) return;
     if (s->fd >= 0) close(s->fd);
+    if (s->dfd >= 0) close(s->dfd);
     rl_free(s->idx);
     rl_free(s->tidx);
     rl_free(s);
@@ -50,6 +52,16 @@ int storage__seg_fd(struct storage_log *log, struct storage_segment *s) {
     int fd = openat(log->dirfd, name, O_RDWR | O_CLOEXEC);
     if (fd < 0) return -errno;
     s->fd = fd;
+    return fd;
+}
+
+int storage__seg_dfd(struct storage_log *log, struct storage_segment *s) {
+    if (s->dfd >= 0) return s->dfd;
+    char name[48];
+    storage__seg_name(name, sizeof(name), s->base_offset, ".log");
+    int fd = openat(log->dirfd, name, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    s->dfd = fd;
     return fd;
 }
 
@@ -148,7 +160,7 @@ static int scan_fill(struct storage_scan *sc, int fd, int64_t pos, size_t need, 
         *sc->bufp = rl_malloc(cap);
         *sc->capp = cap;
     }
-    size_t got = 0;
+    size_t got = storage__dcache_read(sc->log, sc->seg, pos, want, *sc->bufp);
     while (got < want) {
         ssize_t n = pread(fd, *sc->bufp + got, want - got, pos + (int64_t)got);
         if (n < 0) {

@@ -20,6 +20,10 @@ struct storage_scan {
     bool bad;      /* stopped on bytes that are not a batch (torn, zeros, corrupt) */
     int64_t win_pos;
     size_t win_len;
+    /* set for reads of a live log (storage_log_read): windows come from its direct I/O cache
+     * when it holds them */
+    struct storage_log *log;
+    struct storage_segment *seg;
     /* the batch just returned */
     struct proto_batch_header h;
     const uint8_t *batch;
@@ -38,6 +42,8 @@ void storage__seg_free(struct storage_segment *s);
 int storage__seg_create(struct storage_log *log, int64_t base, struct storage_segment **out);
 /* The .log fd, opened on first use. */
 int storage__seg_fd(struct storage_log *log, struct storage_segment *s);
+/* The .log opened for O_DIRECT writes, on first use. */
+int storage__seg_dfd(struct storage_log *log, struct storage_segment *s);
 void storage__seg_unlink(struct storage_log *log, struct storage_segment *s);
 
 /* Index bookkeeping for one batch of `size` bytes at `pos` (append, recovery and rebuild). */

@@ -28,6 +28,21 @@
 #define STORAGE_COALESCE_MAX_BYTES (4u << 20)
 /* With a cache tail set, a log trims its page cache every tick and every this many bytes. */
 #define STORAGE_TRIM_EVERY_BYTES (64 << 20)
+/* Direct I/O: appends are written with O_DIRECT when at least this many bytes are queued
+ * (default of storage_engine_config.direct_min_bytes); smaller writes go through the page cache
+ * (a quiet log's writes, latency-sensitive). */
+#define STORAGE_DIRECT_MIN_BYTES (64 << 10)
+/* Direct I/O staging buffers: below STEP allocated to the block size; above, power-of-two
+ * classes STEP << 0..CLASSES-1 (larger: to size), freed ones kept up to POOL_BYTES. */
+#define STORAGE_DBUF_STEP       (64 << 10)
+#define STORAGE_DBUF_CLASSES    8
+#define STORAGE_DBUF_POOL_BYTES ((int64_t)32 << 20)
+/* Direct I/O read cache: entries kept per log at most (bounds a lookup's walk). */
+#define STORAGE_DCACHE_MAX_ENTRIES 1024
+/* Direct I/O: a write that stays short this many times in a row fails with EIO. */
+#define STORAGE_DIRECT_MAX_RETRIES 8
+/* Direct I/O: writes in flight per log (each up to STORAGE_COALESCE_MAX_BYTES). */
+#define STORAGE_DIRECT_MAX_INFLIGHT 4
 
 /* ---- ops layer --------------------------------------------------------------------------------
  * An op is one write or fdatasync. Ops are pooled by the engine (no allocation per append); the
@@ -37,6 +52,7 @@ enum storage_op_kind {
     STORAGE_OP_ZERO = 1,   /* zeros written ahead of a segment tail */
     STORAGE_OP_FSYNC = 2,  /* fdatasync of one segment file, part of a log flush */
     STORAGE_OP_DROP = 3,   /* fadvise DONTNEED of [pos, pos + len) of a segment file */
+    STORAGE_OP_DWRITE = 4, /* direct I/O: dbuf[0..dlen) at dpos; data up to pos once written */
 };
 
 struct storage_segment;
@@ -58,6 +74,12 @@ struct storage_op {
     uint32_t len;  /* total bytes */
     uint32_t done; /* bytes already written (short writes resume here) */
     int64_t pos;   /* file position of buf[0]; fsync: rl_mono_ns() at submission */
+    /* direct I/O write: dbuf[0..dlen) at dpos, all block aligned */
+    uint8_t *dbuf;
+    uint32_t dlen;
+    uint8_t dretries;
+    bool dbarrier; /* it ends in a partial block: the next write of the log waits for it */
+    int64_t dpos;
     /* append */
     int64_t base_offset;
     int64_t end_offset; /* one past the last offset */
@@ -70,6 +92,8 @@ struct storage_op {
  * its completion reports the bytes written for the whole group. Completion arrives via
  * storage__op_complete from storage_engine_poll(). */
 void storage__op_submit(struct storage_engine *e, struct storage_op *op);
+/* Completes op with res without I/O (delivered by storage_engine_poll like a CQE). */
+void storage__op_fake_complete(struct storage_engine *e, struct storage_op *op, int res);
 /* Consumes a fault point for that op kind: returns -errno to fail, 1 for a short write, 0. */
 int storage__fault_take(enum storage_fault_op op);
 
@@ -98,6 +122,7 @@ struct storage_segment {
     int64_t base_offset;
     int64_t next_offset; /* one past the last assigned offset in this segment */
     int fd;              /* .log, -1 until opened */
+    int dfd;             /* the .log opened with O_DIRECT (direct I/O writes), -1 until used */
     int64_t size;
     int64_t end;
     int64_t zeroed_end;       /* zeros submitted up to here */
@@ -120,6 +145,21 @@ struct storage_segment {
     struct storage_time_entry *tidx;
     int n_tidx, cap_tidx, n_tidx_flushed;
 };
+
+/* ---- direct I/O read cache: completed direct writes kept for readers ------------------------- */
+struct storage_dcache {
+    struct storage_dcache *lprev, *lnext; /* the log's entries, in file order */
+    struct storage_dcache *eprev, *enext; /* the engine's entries, oldest first */
+    struct storage_log *log;
+    struct storage_segment *seg;
+    int64_t lo, hi; /* buf[0] holds file position lo; [lo, hi) is written data */
+    uint8_t *buf;
+    size_t cap; /* bytes allocated (what the entry costs) */
+};
+/* Copies the longest prefix of [pos, pos + len) of seg that the cache holds into dst; returns its
+ * length (0: not cached). log NULL: 0. */
+size_t storage__dcache_read(struct storage_log *log, struct storage_segment *seg, int64_t pos,
+                            size_t len, uint8_t *dst);
 
 /* ---- log ------------------------------------------------------------------------------------ */
 struct storage_log {
@@ -157,8 +197,22 @@ struct storage_log {
     /* append writes queued behind the one in flight, sent as one writev when it completes */
     struct storage_op *queued_head, *queued_tail;
     bool write_inflight; /* an append write (group) of this log is in flight */
-    struct iovec *wiov;  /* the writev of the group in flight (STORAGE_COALESCE_MAX_OPS) */
-    int inflight;        /* every op of this log in flight */
+    /* direct I/O (see log.c): the partial block after the last whole block written, which the
+     * next write starts with (engine dio_align bytes, aligned); it holds [dtail_pos, dtail_pos +
+     * dtail_len) of dtail_seg, dtail_pos block aligned. dtail_seg NULL: read it from the file. */
+    uint8_t *dtail;
+    struct storage_segment *dtail_seg;
+    int64_t dtail_pos;
+    uint32_t dtail_len;
+    bool dpending; /* dtail holds appended bytes not written yet */
+    bool dbarrier; /* a write ending in a partial block is in flight: the next one waits */
+    bool dloaded;  /* appends had to wait for a write: keep writing whole blocks only */
+    struct storage_op *dw_head, *dw_tail; /* direct writes in flight, in file order (lnext) */
+    int n_dw;
+    struct storage_dcache *dc_first, *dc_last; /* cached direct writes, in file order */
+    int n_dc;
+    struct iovec *wiov; /* the writev of the group in flight (STORAGE_COALESCE_MAX_OPS) */
+    int inflight;       /* every op of this log in flight */
 
     int err;                /* 0, or -errno: failed, not accepting writes */
     int64_t recover_offset; /* where to cut back to before accepting writes again */
@@ -182,12 +236,21 @@ struct storage_engine {
     int64_t cache_tail; /* storage_engine_config.cache_tail_bytes */
     bool clean;
     bool use_uring;
-    bool iowq_pinned; /* io-wq workers share the engine thread's CPU affinity */
+    bool iowq_pinned;    /* io-wq workers share the engine thread's CPU affinity */
+    bool direct;         /* appends written with O_DIRECT (storage_engine_config.direct_io) */
+    uint32_t dio_align;  /* direct I/O block: file offsets, lengths and buffers align to it */
+    uint32_t direct_min; /* storage_engine_config.direct_min_bytes */
+    uint8_t *dfree[STORAGE_DBUF_CLASSES]; /* pooled staging buffers (a list through their
+                                             first bytes) */
+    int64_t dpool_bytes;
+    int64_t dcache_limit, dcache_bytes;           /* direct_cache_bytes, bytes cached now */
+    struct storage_dcache *dc_oldest, *dc_newest; /* every cached write, oldest first */
     struct io_uring ring;
     unsigned ring_entries;
     unsigned uring_inflight;
     int efd;
-    uint8_t *zeros; /* prealloc bytes of zeros (calloc'd: shared zero pages) */
+    uint8_t *zeros; /* prealloc bytes of zeros (a read-only anonymous mapping: page aligned,
+                       the shared zero page, usable for O_DIRECT writes) */
 
     struct storage_op *free_ops;
     struct storage_op **op_chunks;

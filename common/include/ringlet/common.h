@@ -40,6 +40,9 @@ void rl_log_write(enum rl_log_level level, const char *module, const char *fmt, 
 void *rl_malloc(size_t size);
 void *rl_calloc(size_t n, size_t size);
 void *rl_realloc(void *ptr, size_t size);
+/* size bytes at an address that is a multiple of align (a power of two >= sizeof(void *));
+ * freed with rl_free. */
+void *rl_aligned_alloc(size_t align, size_t size);
 char *rl_strdup(const char *s);
 char *rl_strndup(const char *s, size_t n);
 void rl_free(void *ptr);

@@ -48,6 +48,13 @@ struct storage_engine_config {
     int64_t cache_tail_bytes;          /* page cache kept per log: older data is dropped from
                                           the cache (fadvise DONTNEED) once written back; 0 =
                                           leave it all to the kernel */
+    bool direct_io;                    /* write appends with O_DIRECT (see below); falls back to
+                                          buffered writes where the file system cannot */
+    int64_t direct_cache_bytes;        /* direct I/O: recently written data kept in memory for
+                                          readers, for all logs together (0 = none) */
+    int32_t direct_min_bytes;          /* direct I/O: appends go through the page cache while
+                                          less than this is queued (a quiet log: readers see
+                                          small writes sooner); 0 = 64 KiB, 1 = always direct */
     unsigned ring_entries;             /* io_uring SQ size, default 256 */
     bool use_posix_io; /* plain pwrite/fdatasync instead of io_uring (tests; also the automatic
                           fallback when io_uring cannot be set up) */
@@ -70,6 +77,15 @@ int storage_engine_poll(struct storage_engine *e);
 int storage_engine_wait(struct storage_engine *e, int timeout_ms);
 /* Periodic work: flush.ms timers, segment.ms rolls, retention. Call about once a second. */
 void storage_engine_tick(struct storage_engine *e, int64_t now_ms);
+/* Whether appends are written with O_DIRECT. With direct_io, a log's appends are copied into an
+ * aligned staging buffer (the partial last block of the previous write first, zeros after the
+ * last batch up to the block size) and written with O_DIRECT, instead of being copied into the
+ * page cache by the kernel: the same one copy, without page-cache allocation and writeback.
+ * Reads of the newest data are served from the staging buffers of completed writes, kept up to
+ * direct_cache_bytes for the whole engine (oldest dropped first); older data is read from the
+ * file (buffered reads, not cached by the writes). Off when the file system reports no direct I/O
+ * alignment (statx STATX_DIOALIGN) or refuses O_DIRECT. */
+bool storage_engine_direct_io(const struct storage_engine *e);
 /* Whether the previous stop was clean (read at open). */
 bool storage_engine_was_clean(const struct storage_engine *e);
 /* fn(arg, latency_ns) is called (on the thread that polls the engine) after every completed
