@@ -143,11 +143,10 @@ static void append_cb(void *arg, int err, int64_t base) {
 }
 
 static struct storage_engine *open_engine(enum storage_flush_policy p) {
-    struct storage_engine_config cfg = {
-        .data_dir = data_dir,
-        .flush_policy = p,
-        .segment_preallocate_bytes = prealloc,
-        .direct_io = direct};
+    struct storage_engine_config cfg = {.data_dir = data_dir,
+                                        .flush_policy = p,
+                                        .segment_preallocate_bytes = prealloc,
+                                        .direct_io = direct};
     struct storage_engine *e;
     if (storage_engine_open(&cfg, &e)) {
         fprintf(stderr, "cannot open %s\n", data_dir);
