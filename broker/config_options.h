@@ -72,10 +72,14 @@ OPT_INT(log_cache_tail_bytes, "log.cache.tail.bytes", 268435456, 0, 922337203685
         "Page cache kept per partition: older log data is dropped from the cache once written "
         "back, so the broker's cache footprint stays bounded (0 = leave it to the kernel).")
 OPT_BOOL(log_direct_io, "log.direct.io", true,
-         "Write partition logs with O_DIRECT from an aligned staging buffer instead of through "
-         "the page cache (one copy in user space replaces the kernel's page-cache copy and "
-         "writeback). Falls back to buffered writes where the file system does not support direct "
-         "I/O (tmpfs, for one). Reads stay buffered.")
+         "Write partition logs with O_DIRECT: while log.direct.min.bytes or more are queued on a "
+         "partition (bulk produce), appends are copied into aligned staging buffers and written "
+         "past the page cache (one copy in user space instead of the kernel's page-cache copy "
+         "and writeback); smaller writes go through the page cache, where readers see them "
+         "sooner. Buffered writes only where the file system has no direct I/O (tmpfs, for one).")
+OPT_INT(log_direct_min_bytes, "log.direct.min.bytes", 65536, 1, 1073741824,
+        "With log.direct.io: bytes queued on a partition from which its appends are written "
+        "with O_DIRECT (1 = always).")
 OPT_INT(log_direct_cache_bytes, "log.direct.cache.bytes", 268435456, 0, 9223372036854775807LL,
         "With log.direct.io: the newest log data kept in memory (the staging buffers of "
         "completed writes, for all partitions together) so consumers at the tail do not read "

@@ -271,6 +271,7 @@ int main(int argc, char **argv) {
         .cache_tail_bytes = b->cfg.log_cache_tail_bytes,
         .direct_io = b->cfg.log_direct_io,
         .direct_cache_bytes = b->cfg.log_direct_cache_bytes,
+        .direct_min_bytes = (int32_t)b->cfg.log_direct_min_bytes,
         .ring_entries = 0,
     };
     if ((rc = storage_engine_open(&sc, &b->storage)) < 0) {

@@ -2,14 +2,16 @@
 """Crash safety: SIGKILL the broker during an idempotent acks=all produce (librdkafka, every
 delivery report recorded, the codec changing every round), restart it on the same data dir,
 and check that every acknowledged message is readable at its acknowledged offset and that no
-message is stored twice. Repeated for RINGLET_CRASH_ROUNDS rounds (default 20)."""
+message is stored twice. Repeated for RINGLET_CRASH_ROUNDS rounds (default 20).
+crash_acks_all_direct does the same with every append written with O_DIRECT
+(log.direct.min.bytes=1: the held-back and re-written partial blocks, the staging buffers)."""
 import os
 import random
 import signal
 import sys
 import time
 
-from harness import check, check_eq, log, run_tests, scaled, TestFailure
+from harness import check, check_eq, log, run_tests, scaled, TestFailure, TestSkip
 from test_librdkafka import META, create_topic
 from test_kcat import FMT, parse_kcat_records
 
@@ -23,10 +25,17 @@ def read_topic(ctx, b, topic):
     return out
 
 
-def crash_acks_all(ctx):
+def crash_acks_all(ctx, settings=None):
     rounds = int(os.environ.get("RINGLET_CRASH_ROUNDS", "20"))
     # Small segments, so crashes also land around segment rolls and recovery spans several.
-    b = ctx.broker(settings={"log.segment.bytes": 1 << 20})
+    b = ctx.broker(settings=dict({"log.segment.bytes": 1 << 20}, **(settings or {})))
+    if (settings or {}).get("log.direct.min.bytes") == 1:
+        started = b.log_tail(1000)
+        if "direct I/O writes" not in started:
+            # only a file system without direct I/O (tmpfs) may say so; anything else fails
+            check("appends use buffered writes" in started,
+                  "the broker did not report its write mode:\n" + started)
+            raise TestSkip("no direct I/O on the work directory's file system")
     topic = "crash-topic"
     create_topic(b, topic, 3)
     acks = {}  # (partition, offset) -> value
@@ -93,10 +102,16 @@ def crash_acks_all(ctx):
         % (rounds, total_acked))
 
 
+def crash_acks_all_direct(ctx):
+    crash_acks_all(ctx, {"log.direct.io": "true", "log.direct.min.bytes": 1})
+
+
 TESTS = {
     "crash_acks_all": (crash_acks_all, dict(META, scenario="SIGKILL during acks=all produce, "
                                                            "restart: nothing acknowledged lost "
                                                            "or duplicated")),
+    "crash_acks_all_direct": (crash_acks_all_direct,
+                              dict(META, scenario="the same with every write O_DIRECT")),
 }
 
 if __name__ == "__main__":
