@@ -376,12 +376,6 @@ void storage_engine_close(struct storage_engine *e) {
     ckpt_free(e->rp, e->n_rp);
     ckpt_free(e->ls, e->n_ls);
     if (e->zeros) munmap(e->zeros, (size_t)e->prealloc);
-    for (int k = 0; k < STORAGE_DBUF_CLASSES; k++)
-        while (e->dfree[k]) {
-            uint8_t *b = e->dfree[k];
-            memcpy(&e->dfree[k], b, sizeof(b));
-            rl_free(b);
-        }
     rl_free(e->scratch);
     rl_free(e->data_dir);
     rl_free(e);

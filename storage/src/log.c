@@ -274,42 +274,18 @@ static void log_maybe_flush(struct storage_log *log) {
  * An append completes when the writes covering its last byte and everything before it have
  * completed: writes are reaped in file order (dw_head), whatever order the disk finishes them. */
 
-/* A staging buffer of at least len bytes; *cap gets its size. Small ones are allocated to the
- * block; larger ones come in power-of-two classes from STORAGE_DBUF_STEP, with freed ones kept
- * for reuse up to STORAGE_DBUF_POOL_BYTES (a fresh large allocation page-faults on every page). */
-static int dbuf_class(size_t len) {
-    for (int k = 0; k < STORAGE_DBUF_CLASSES; k++)
-        if ((size_t)STORAGE_DBUF_STEP << k >= len) return k;
-    return -1;
-}
-
+/* A staging buffer of at least len bytes; *cap gets its size (to the page, or to the block for
+ * small ones), since it may stay in the read cache and counts against it. The allocator reuses
+ * freed ones (glibc's mmap threshold follows the largest freed chunk, so after the first few,
+ * large buffers come from its heap). */
 static uint8_t *dbuf_get(struct storage_engine *e, size_t len, size_t *cap) {
-    if (len < STORAGE_DBUF_STEP) {
-        *cap = (len + e->dio_align - 1) & ~((size_t)e->dio_align - 1);
-        return rl_aligned_alloc(e->dio_align, *cap);
-    }
-    int k = dbuf_class(len);
-    *cap = k >= 0 ? (size_t)STORAGE_DBUF_STEP << k
-                  : (len + STORAGE_DBUF_STEP - 1) & ~((size_t)STORAGE_DBUF_STEP - 1);
-    if (k >= 0 && e->dfree[k]) {
-        uint8_t *b = e->dfree[k];
-        memcpy(&e->dfree[k], b, sizeof(b));
-        e->dpool_bytes -= (int64_t)*cap;
-        return b;
-    }
-    return rl_aligned_alloc(RL_MAX(e->dio_align, 4096u), *cap);
+    size_t step = len < STORAGE_DBUF_STEP ? e->dio_align : RL_MAX(e->dio_align, 4096u);
+    *cap = (len + step - 1) / step * step;
+    return rl_aligned_alloc(step, *cap);
 }
 
-static void dbuf_put(struct storage_engine *e, uint8_t *buf, size_t cap) {
-    int k = cap >= STORAGE_DBUF_STEP ? dbuf_class(cap) : -1;
-    if (k < 0 || ((size_t)STORAGE_DBUF_STEP << k) != cap ||
-        e->dpool_bytes + (int64_t)cap > STORAGE_DBUF_POOL_BYTES) {
-        rl_free(buf);
-        return;
-    }
-    memcpy(buf, &e->dfree[k], sizeof(buf));
-    e->dfree[k] = buf;
-    e->dpool_bytes += (int64_t)cap;
+static void dbuf_put(uint8_t *buf) {
+    rl_free(buf);
 }
 
 /* ---- direct I/O read cache ---------------------------------------------------------------------
@@ -339,7 +315,7 @@ static void dcache_drop(struct storage_engine *e, struct storage_dcache *c) {
         e->dc_newest = c->eprev;
     e->dcache_bytes -= (int64_t)c->cap;
     log->n_dc--;
-    dbuf_put(e, c->buf, c->cap);
+    dbuf_put(c->buf);
     rl_free(c);
 }
 
@@ -355,7 +331,7 @@ static void dcache_drop_seg(struct storage_log *log, const struct storage_segmen
 static void dcache_add(struct storage_log *log, struct storage_op *w) {
     struct storage_engine *e = log->engine;
     if (!e->dcache_limit || w->res < 0 || w->pos <= w->dpos) {
-        dbuf_put(e, w->dbuf, w->len);
+        dbuf_put(w->dbuf);
         w->dbuf = NULL;
         return;
     }
@@ -486,10 +462,12 @@ static void direct_issue(struct storage_log *log) {
             continue;
         }
         if (log->write_inflight) return; /* a buffered write: the next group waits for it */
-        if (small_group(e, lead)) {
+        if (small_group(e, lead) && rl_mono_ns() - log->dlast_ns > STORAGE_DIRECT_STICKY_NS) {
             /* A small write is faster through the page cache (it need not reach the disk before
              * readers see it), so a quiet log writes buffered, once its direct writes are done
-             * and their held-back bytes written. */
+             * and their held-back bytes written. Not right after direct writes: the first
+             * buffered write into the page they last wrote reads it back from the disk, and
+             * bursty logs would switch back and forth. */
             if (log->n_dw > 0) return;
             if (log->dpending) {
                 rc = direct_flush_tail(log);
@@ -551,6 +529,7 @@ static void direct_issue(struct storage_log *log) {
             p += o->len;
             if (o == last) break;
         }
+        log->dlast_ns = rl_mono_ns();
         int64_t dpos = log->dtail_pos;
         uint32_t keep = (uint32_t)(data_end - whole_end);
         memcpy(log->dtail, buf + (whole_end - dpos), keep);
@@ -657,16 +636,12 @@ static void maybe_zero(struct storage_log *log, struct storage_segment *s) {
     if (log->avg_append > STORAGE_PREALLOC_MAX_AVG_APPEND) return;
     int64_t start = RL_MAX(s->zeroed_end, s->end);
     int64_t stop = RL_MIN(start + p, log->cfg.segment_bytes);
-    int fd = s->fd;
-    if (e->direct) { /* whole blocks past the tail's block (which the next append writes) */
-        const int64_t mask = (int64_t)e->dio_align - 1;
-        start = (start + mask) & ~mask;
-        stop &= ~mask;
-        if (stop > start && (fd = storage__seg_dfd(log, s)) < 0) return;
-    }
     if (stop <= start) return;
+    /* Buffered even with direct I/O: zeros are written only while appends are small, and small
+     * appends go through the page cache, which would otherwise first read every page they
+     * touch back from the disk. A direct write over them has the kernel write them first. */
     struct storage_op *op =
-        seg_op(log, s, STORAGE_OP_ZERO, fd, e->zeros, (uint32_t)(stop - start), start);
+        seg_op(log, s, STORAGE_OP_ZERO, s->fd, e->zeros, (uint32_t)(stop - start), start);
     s->zero_lo = start;
     s->zero_hi = stop;
     s->zeroed_end = stop;

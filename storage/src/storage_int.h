@@ -32,11 +32,10 @@
  * (default of storage_engine_config.direct_min_bytes); smaller writes go through the page cache
  * (a quiet log's writes, latency-sensitive). */
 #define STORAGE_DIRECT_MIN_BYTES (64 << 10)
-/* Direct I/O staging buffers: below STEP allocated to the block size; above, power-of-two
- * classes STEP << 0..CLASSES-1 (larger: to size), freed ones kept up to POOL_BYTES. */
-#define STORAGE_DBUF_STEP       (64 << 10)
-#define STORAGE_DBUF_CLASSES    8
-#define STORAGE_DBUF_POOL_BYTES ((int64_t)32 << 20)
+/* ... and for this long after its last direct write, whatever is queued. */
+#define STORAGE_DIRECT_STICKY_NS (200 * 1000000LL)
+/* Direct I/O staging buffers from this size on are page aligned (below it: block aligned). */
+#define STORAGE_DBUF_STEP (64 << 10)
 /* Direct I/O read cache: entries kept per log at most (bounds a lookup's walk). */
 #define STORAGE_DCACHE_MAX_ENTRIES 1024
 /* Direct I/O: a write that stays short this many times in a row fails with EIO. */
@@ -204,9 +203,10 @@ struct storage_log {
     struct storage_segment *dtail_seg;
     int64_t dtail_pos;
     uint32_t dtail_len;
-    bool dpending; /* dtail holds appended bytes not written yet */
-    bool dbarrier; /* a write ending in a partial block is in flight: the next one waits */
-    bool dloaded;  /* appends had to wait for a write: keep writing whole blocks only */
+    bool dpending;    /* dtail holds appended bytes not written yet */
+    bool dbarrier;    /* a write ending in a partial block is in flight: the next one waits */
+    bool dloaded;     /* appends had to wait for a write: keep writing whole blocks only */
+    int64_t dlast_ns; /* rl_mono_ns() of the last direct write of a group */
     struct storage_op *dw_head, *dw_tail; /* direct writes in flight, in file order (lnext) */
     int n_dw;
     struct storage_dcache *dc_first, *dc_last; /* cached direct writes, in file order */
@@ -240,9 +240,6 @@ struct storage_engine {
     bool direct;         /* appends written with O_DIRECT (storage_engine_config.direct_io) */
     uint32_t dio_align;  /* direct I/O block: file offsets, lengths and buffers align to it */
     uint32_t direct_min; /* storage_engine_config.direct_min_bytes */
-    uint8_t *dfree[STORAGE_DBUF_CLASSES]; /* pooled staging buffers (a list through their
-                                             first bytes) */
-    int64_t dpool_bytes;
     int64_t dcache_limit, dcache_bytes;           /* direct_cache_bytes, bytes cached now */
     struct storage_dcache *dc_oldest, *dc_newest; /* every cached write, oldest first */
     struct io_uring ring;
