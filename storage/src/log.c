@@ -70,7 +70,7 @@ static void seg_push(struct storage_log *log, struct storage_segment *s) {
 /* Unlinks and frees segment i (nothing may be in flight on it). */
 static void seg_remove(struct storage_log *log, int i) {
     struct storage_segment *s = log->segs[i];
-    RL_BUG_ON(s->inflight != 0);
+    RL_BUG_ON(s->inflight != 0 || s->unwritten != 0);
     if (log->dtail_seg == s) log->dtail_seg = NULL;
     dcache_drop_seg(log, s);
     storage__seg_unlink(log, s);
@@ -126,6 +126,13 @@ static void seg_submit(struct storage_log *log, struct storage_op *op) {
 }
 
 /* ---- completions ----------------------------------------------------------------------------- */
+
+/* An append's bytes are written (res 0) or will never be (res < 0). */
+static void append_written(struct storage_op *op, int res) {
+    op->completed = true;
+    op->res = res;
+    op->seg->unwritten--;
+}
 
 static void op_finish(struct storage_log *log, struct storage_op *op, int err) {
     storage_append_cb cb = op->cb;
@@ -409,10 +416,7 @@ static void direct_fail(struct storage_log *log, int err) {
     log->dtail_seg = NULL;
     log->dpending = false;
     for (struct storage_op *op = log->appends_head; op; op = op->lnext)
-        if (!op->completed) {
-            op->completed = true;
-            op->res = err;
-        }
+        if (!op->completed) append_written(op, err);
 }
 
 /* Writes dtail alone, padded to its block (the log went quiet, or its segment is done). */
@@ -455,7 +459,13 @@ static void direct_issue(struct storage_log *log) {
             if (lead) log->dloaded = true;
             return;
         }
+        /* Zeros are pre-written through the page cache; a direct write must never run while
+         * they are in flight (the kernel cannot invalidate pages being dirtied meanwhile, and
+         * fails the file with EIO), so direct writes wait for them (maybe_zero waits too). */
+        const struct storage_segment *act = active_seg(log);
+        bool zeroing = act->zero_hi > act->zero_lo;
         if (!lead || (log->dpending && log->dtail_seg != lead->seg)) {
+            if (zeroing) return;
             if (log->dpending && (lead || log->n_dw == 0)) rc = direct_flush_tail(log);
             if (rc < 0) direct_fail(log, rc);
             if (rc < 0 || !lead || log->dbarrier) return;
@@ -478,6 +488,7 @@ static void direct_issue(struct storage_log *log) {
             buffered_issue(log);
             return;
         }
+        if (zeroing) return;
         struct storage_segment *s = lead->seg;
         int fd = storage__seg_dfd(log, s);
         if (fd < 0) {
@@ -562,8 +573,7 @@ static void direct_reap(struct storage_log *log) {
             for (struct storage_op *op = log->appends_head; op; op = op->lnext) {
                 if (op->completed) continue;
                 if (op->seg != w->seg || op->pos + op->len > w->pos) break;
-                op->completed = true;
-                op->res = 0;
+                append_written(op, 0);
             }
         }
         dcache_add(log, w);
@@ -631,6 +641,7 @@ static void maybe_zero(struct storage_log *log, struct storage_segment *s) {
     struct storage_engine *e = log->engine;
     int64_t p = e->prealloc;
     if (!p || s->sealed || s->zero_hi > s->zero_lo || s->end + p / 2 <= s->zeroed_end) return;
+    if (log->n_dw > 0 || log->dpending) return; /* not beside direct writes (direct_issue) */
     /* Zeros save fdatasync its metadata commit, which dominates small appends; with large
      * appends the data transfer dominates and the zeros would double the bytes synced. */
     if (log->avg_append > STORAGE_PREALLOC_MAX_AVG_APPEND) return;
@@ -675,8 +686,7 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
                 if (o->done < o->len) break;
                 struct storage_op *next = o->gnext;
                 o->gnext = NULL;
-                o->completed = true;
-                o->res = 0;
+                append_written(o, 0);
                 o = next;
             }
             if (!o) {
@@ -691,8 +701,7 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
         while (o) { /* failed: every op not yet written fails */
             struct storage_op *next = o->gnext;
             o->gnext = NULL;
-            o->completed = true;
-            o->res = res;
+            append_written(o, res);
             o = next;
         }
         s->inflight--;
@@ -734,6 +743,7 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
         s->zero_lo = s->zero_hi = 0;
         storage__op_put(e, op);
         release_held(log);
+        if (e->direct) issue_queued(log); /* direct writes waited for the zeros */
         seg_finish_seal(log, s);
         break;
     case STORAGE_OP_DROP: /* advisory: a failure only leaves pages cached */
@@ -752,6 +762,7 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
             s->finalized = true;
         }
         storage__op_put(e, op);
+        seg_finish_seal(log, s); /* a seal waiting for this fsync to leave the file */
         if (--log->flush_inflight == 0) flush_done(log);
         break;
     default:
@@ -762,7 +773,7 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
 /* ---- roll / seal ----------------------------------------------------------------------------- */
 
 static void seg_finish_seal(struct storage_log *log, struct storage_segment *s) {
-    if (!s->sealed || s->truncated || s->inflight) return;
+    if (!s->sealed || s->truncated || s->inflight || s->unwritten) return;
     if (log->dpending && log->dtail_seg == s) return; /* its last bytes are not written yet */
     if (s->fd >= 0 && ftruncate(s->fd, s->end) < 0)
         rl_warn(STORAGE_MOD, "%s: cutting segment %lld to %lld bytes: %s", log->dir,
@@ -927,7 +938,10 @@ static int load_segments(struct storage_log *log) {
         seg_push(log, s);
     }
     rl_free(bases);
-    if (log->n_segs) active_seg(log)->sealed = false;
+    if (log->n_segs) { /* the active one is open for appends: its seal must cut it again */
+        struct storage_segment *act = active_seg(log);
+        act->sealed = act->truncated = act->finalized = false;
+    }
     return 0;
 }
 
@@ -1210,9 +1224,15 @@ void storage_log_close(struct storage_log *log) {
     storage__log_drain(log);
     if (log->err && log_cut(log, log->recover_offset) == 0) log->err = 0;
     log->closing = true;
-    struct storage_segment *s = active_seg(log);
     bool ok = !log->err;
-    if (s->fd >= 0 && ftruncate(s->fd, s->end) < 0) ok = false;
+    for (int i = 0; i < log->n_segs; i++) { /* the active one, and seals still pending */
+        struct storage_segment *t = log->segs[i];
+        if ((i == log->n_segs - 1 || (t->sealed && !t->truncated)) && t->fd >= 0) {
+            if (ftruncate(t->fd, t->end) < 0) ok = false;
+            if (t->sealed) t->truncated = true;
+        }
+    }
+    struct storage_segment *s;
     for (int i = log->n_segs - 1; i >= 0; i--) {
         s = log->segs[i];
         if (s->sealed && s->finalized && !s->dirty && !s->idx_dirty) break;
@@ -1323,6 +1343,7 @@ int storage_log_append(struct storage_log *log, uint8_t *buf, size_t len, int32_
     op->arg = arg;
     op->durable = durable;
     s->end += (int64_t)len;
+    s->unwritten++;
     s->next_offset = off;
     log->next_offset = off;
     if (log->appends_tail)
@@ -1520,7 +1541,8 @@ int storage_log_delete_records(struct storage_log *log, int64_t offset) {
     if (offset > log->end_offset) return -ERANGE;
     if (offset <= log->start_offset) return 0;
     log->start_offset = offset;
-    while (log->n_segs > 1 && log->segs[1]->base_offset <= offset && log->segs[0]->inflight == 0)
+    while (log->n_segs > 1 && log->segs[1]->base_offset <= offset && log->segs[0]->inflight == 0 &&
+           log->segs[0]->unwritten == 0)
         delete_first(log);
     return 0;
 }
@@ -1580,7 +1602,7 @@ void storage__log_tick(struct storage_log *log, int64_t now_ms) {
     int64_t total = storage_log_size_bytes(log);
     while (log->n_segs > 1) {
         struct storage_segment *s0 = log->segs[0];
-        if (s0->inflight) break;
+        if (s0->inflight || s0->unwritten) break;
         bool del = log->segs[1]->base_offset <= log->start_offset;
         if (!del && log->cfg.retention_ms >= 0) {
             if (seg_ready(log, 0) != 0) break;

@@ -114,8 +114,10 @@ struct storage_time_entry {
  *     never look past it. `end` >= size is the tail where the next append is written.
  *  2. Index entries are appended as `end` crosses index_interval_bytes; entries beyond `size`
  *     are never returned to readers because lookups are bounded by the log end offset.
- *  3. A sealed segment receives no more appends; once its in-flight ops drain, its file is cut
- *     to `end` (removing pre-written zeros) and marked dirty so the next flush syncs that.
+ *  3. A sealed segment receives no more appends; once every append assigned to it is written
+ *     and its in-flight ops drain, its file is cut to `end` (removing pre-written zeros and
+ *     direct I/O padding) and marked dirty so the next flush syncs that. Until then it is
+ *     neither truncated nor finalized, so flushes keep looking at it.
  */
 struct storage_segment {
     int64_t base_offset;
@@ -131,6 +133,7 @@ struct storage_segment {
     int64_t max_ts;        /* -1 if none */
     int64_t max_ts_offset; /* offset of the batch with max_ts */
     int inflight;          /* ops in flight on fd */
+    int unwritten;         /* appends assigned to it whose bytes are not written yet */
     bool sealed;
     bool truncated;        /* file cut to end after sealing */
     bool finalized;        /* ...and an fdatasync after that completed */

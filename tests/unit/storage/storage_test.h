@@ -2,6 +2,9 @@
 /*
  * storage_test.h - helpers shared by the storage tests: temporary data directories, record
  * batches built with proto_batch_builder_*, synchronous appends and whole-log checks.
+ *
+ * RINGLET_STORAGE_TEST_DIRECT=1 in the environment runs every engine the tests open with
+ * direct_io (CMakeLists.txt registers each test a second time as storage_<name>_direct).
  */
 #ifndef RINGLET_STORAGE_TEST_H
 #define RINGLET_STORAGE_TEST_H
@@ -15,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -137,6 +142,39 @@ static inline void st_check_log(struct storage_log *log) {
     if (c.batches) assert_int_equal(c.next, storage_log_end_offset(log));
 }
 
+/* Whether the tests run in direct mode (RINGLET_STORAGE_TEST_DIRECT=1). */
+static inline bool st_direct_env(void) {
+    const char *v = getenv("RINGLET_STORAGE_TEST_DIRECT");
+    return v && strcmp(v, "1") == 0;
+}
+
+/* Applies the mode to a config a test builds: in direct mode every append is written with
+ * O_DIRECT (direct_min_bytes 1: no page-cache writes for small groups) and read back from the
+ * file (no direct_cache_bytes), so the tests check what O_DIRECT put on disk. */
+static inline void st_direct_apply(struct storage_engine_config *cfg) {
+    cfg->direct_io = st_direct_env();
+    if (cfg->direct_io) cfg->direct_min_bytes = 1;
+}
+
+/* Whether path (which must exist) is on a tmpfs, where direct I/O may be unsupported. */
+static inline bool st_on_tmpfs(const char *path) {
+    struct statfs sf;
+    assert_int_equal(statfs(path, &sf), 0);
+    return sf.f_type == TMPFS_MAGIC;
+}
+
+/* After opening an engine with cfg: in direct mode, off tmpfs, the engine must really write
+ * with O_DIRECT (so the direct variants never silently test buffered writes). */
+static inline void st_check_direct(const struct storage_engine_config *cfg,
+                                   const struct storage_engine *e) {
+    if (cfg->direct_io && !st_on_tmpfs(cfg->data_dir)) {
+        if (!storage_engine_direct_io(e))
+            fail_msg("direct_io requested on %s (not tmpfs) but the engine writes buffered",
+                     cfg->data_dir);
+    }
+    if (!cfg->direct_io) assert_false(storage_engine_direct_io(e));
+}
+
 static inline struct storage_engine *st_engine(const char *dir, enum storage_flush_policy p,
                                                int64_t prealloc, bool posix) {
     struct storage_engine_config cfg = {
@@ -146,8 +184,10 @@ static inline struct storage_engine *st_engine(const char *dir, enum storage_flu
         .ring_entries = 64,
         .use_posix_io = posix,
     };
+    st_direct_apply(&cfg);
     struct storage_engine *e = NULL;
     assert_int_equal(storage_engine_open(&cfg, &e), 0);
+    st_check_direct(&cfg, e);
     return e;
 }
 

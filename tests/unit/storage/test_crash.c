@@ -40,8 +40,10 @@ static void child(const char *dir, unsigned seed) {
     struct storage_engine_config cfg = {.data_dir = dir,
                                         .flush_policy = STORAGE_FLUSH_GROUP_COMMIT,
                                         .segment_preallocate_bytes = 256 << 10};
+    st_direct_apply(&cfg);
     struct storage_engine *e;
     if (storage_engine_open(&cfg, &e)) _exit(5);
+    if (cfg.direct_io && !st_on_tmpfs(dir) && !storage_engine_direct_io(e)) _exit(9);
     struct storage_log_config lc;
     storage_log_config_default(&lc);
     lc.segment_bytes = 512 << 10;

@@ -158,6 +158,13 @@ static void append_n(struct storage_engine *e, struct storage_log *log, int n, i
 
 static void test_coalesced_writes(void **state) {
     struct fixture *f = *state;
+    if (st_direct_env()) {
+        /* direct I/O splits and groups writes its own way (whole blocks in flight, held-back
+         * tails written later): the write counts above do not apply; test_direct.c sweeps a
+         * fault over every write of a group instead */
+        fprintf(stderr, "test_coalesced_writes: counts buffered writes, skipped in direct mode\n");
+        skip();
+    }
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, f->posix);
     struct storage_log *log = st_log(e, "f", NULL);
     struct st_result r[8];
