@@ -227,7 +227,8 @@ static off_t check_log_files(const char *dir, const char *topic, bool skip_newes
     for (int i = 0; i < n; i++) {
         if (skip_newest && i == newest) continue;
         char p[800];
-        snprintf(p, sizeof(p), "%s/%s", pdir, names[i]);
+        int k = snprintf(p, sizeof(p), "%s/%s", pdir, names[i]);
+        assert_true(k > 0 && (size_t)k < sizeof(p));
         total += check_log_file_exact(p);
     }
     if (nfiles) *nfiles = n;
