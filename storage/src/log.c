@@ -291,10 +291,6 @@ static uint8_t *dbuf_get(struct storage_engine *e, size_t len, size_t *cap) {
     return rl_aligned_alloc(step, *cap);
 }
 
-static void dbuf_put(uint8_t *buf) {
-    rl_free(buf);
-}
-
 /* ---- direct I/O read cache ---------------------------------------------------------------------
  * Completed direct writes keep their staging buffers as a cache of the newest data, so consumers
  * at the tail read memory instead of the disk (the writes bypass the page cache). Entries are
@@ -322,7 +318,7 @@ static void dcache_drop(struct storage_engine *e, struct storage_dcache *c) {
         e->dc_newest = c->eprev;
     e->dcache_bytes -= (int64_t)c->cap;
     log->n_dc--;
-    dbuf_put(c->buf);
+    rl_free(c->buf);
     rl_free(c);
 }
 
@@ -338,7 +334,7 @@ static void dcache_drop_seg(struct storage_log *log, const struct storage_segmen
 static void dcache_add(struct storage_log *log, struct storage_op *w) {
     struct storage_engine *e = log->engine;
     if (!e->dcache_limit || w->res < 0 || w->pos <= w->dpos) {
-        dbuf_put(w->dbuf);
+        rl_free(w->dbuf);
         w->dbuf = NULL;
         return;
     }
@@ -436,7 +432,6 @@ static int direct_flush_tail(struct storage_log *log) {
     return 0;
 }
 
-/* Writes what can be written now: queued appends in groups, or the held-back tail. */
 /* Whether the appends at the head of the queue add up to less than the engine's direct_min. */
 static bool small_group(const struct storage_engine *e, const struct storage_op *lead) {
     size_t bytes = 0;
@@ -449,6 +444,7 @@ static bool small_group(const struct storage_engine *e, const struct storage_op 
 
 static void buffered_issue(struct storage_log *log);
 
+/* Writes what can be written now: queued appends in groups, or the held-back tail. */
 static void direct_issue(struct storage_log *log) {
     struct storage_engine *e = log->engine;
     const int64_t mask = (int64_t)e->dio_align - 1;
@@ -535,10 +531,12 @@ static void direct_issue(struct storage_log *log) {
         uint8_t *buf = dbuf_get(e, RL_MAX(alen, valid), &cap), *p = buf;
         memcpy(p, log->dtail, log->dtail_len);
         p += log->dtail_len;
-        for (struct storage_op *o = lead;; o = o->next) {
+        for (struct storage_op *o = lead, *stop = last->next; o != stop;) {
+            struct storage_op *next = o->next; /* leaves the queue */
             memcpy(p, o->buf, o->len);
             p += o->len;
-            if (o == last) break;
+            o->next = NULL;
+            o = next;
         }
         log->dlast_ns = rl_mono_ns();
         int64_t dpos = log->dtail_pos;
@@ -548,12 +546,6 @@ static void direct_issue(struct storage_log *log) {
         log->dtail_pos = whole_end;
         log->dtail_len = keep;
         log->dpending = hold && keep > 0;
-        last->next = NULL;
-        for (struct storage_op *o = lead; o;) {
-            struct storage_op *next = o->next;
-            o->next = NULL;
-            o = next;
-        }
         dwrite_submit(log, s, fd, buf, cap, alen, dpos, hold ? whole_end : data_end,
                       !hold && keep > 0);
     }
@@ -1383,15 +1375,26 @@ int storage_log_error(const struct storage_log *log) {
 
 /* ---- reads -------------------------------------------------------------------------------- */
 
-int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
-                     struct storage_slice *out) {
+/* A header scan of a live segment from pos: windows come from the direct I/O cache when it
+ * holds them. */
+static void scan_live(struct storage_scan *sc, struct storage_log *log, struct storage_segment *s,
+                      int64_t pos) {
     struct storage_engine *e = log->engine;
+    storage__scan_init(sc, &e->scratch, &e->scratch_cap, pos, s->size, false, false);
+    sc->log = log;
+    sc->seg = s;
+}
+
+/* storage_log_read, also giving the slice's segment. */
+static int log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
+                    struct storage_slice *out, struct storage_segment **seg) {
     if (offset < log->start_offset || offset > log->end_offset) return -ERANGE;
     if (offset == log->end_offset) {
         struct storage_segment *s = active_seg(log);
         int fd = storage__seg_fd(log, s);
         if (fd < 0) return fd;
         *out = (struct storage_slice){fd, s->size, 0};
+        *seg = s;
         return 0;
     }
     for (int i = find_seg(log, offset); i < log->n_segs; i++) {
@@ -1399,10 +1402,7 @@ int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
         int rc = seg_ready(log, i);
         if (rc) return rc;
         struct storage_scan sc;
-        storage__scan_init(&sc, &e->scratch, &e->scratch_cap, storage__seg_lookup(s, offset),
-                           s->size, false, false);
-        sc.log = log;
-        sc.seg = s;
+        scan_live(&sc, log, s, storage__seg_lookup(s, offset));
         while ((rc = storage__scan_next(&sc, s->fd)) > 0)
             if (sc.h.BaseOffset + sc.h.LastOffsetDelta >= offset) break;
         if (rc < 0) return rc;
@@ -1416,9 +1416,7 @@ int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
                 /* batches before an indexed position <= target are whole and inside it */
                 int64_t p = RL_MAX(storage__seg_lookup_pos(s, target), end);
                 end = p;
-                storage__scan_init(&sc, &e->scratch, &e->scratch_cap, p, s->size, false, false);
-                sc.log = log;
-                sc.seg = s;
+                scan_live(&sc, log, s, p);
                 while ((rc = storage__scan_next(&sc, s->fd)) > 0 &&
                        sc.batch_pos + (int64_t)sc.batch_len <= target)
                     end = sc.batch_pos + (int64_t)sc.batch_len;
@@ -1426,23 +1424,26 @@ int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
             }
         }
         *out = (struct storage_slice){s->fd, start, (int32_t)(end - start)};
+        *seg = s;
         return 0;
     }
     return -ERANGE;
 }
 
+int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
+                     struct storage_slice *out) {
+    struct storage_segment *seg;
+    return log_read(log, offset, max_bytes, out, &seg);
+}
+
 int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
                           size_t *out_len) {
     struct storage_slice sl;
-    int rc = storage_log_read(log, offset, cap > INT32_MAX ? INT32_MAX : (int32_t)cap, &sl);
+    struct storage_segment *seg;
+    int rc = log_read(log, offset, cap > INT32_MAX ? INT32_MAX : (int32_t)cap, &sl, &seg);
     if (rc) return rc;
     if ((size_t)sl.len > cap) return -ENOBUFS;
-    size_t got = 0;
-    for (int i = log->n_segs - 1; log->dc_first && i >= 0; i--)
-        if (log->segs[i]->fd == sl.fd) {
-            got = storage__dcache_read(log, log->segs[i], sl.file_pos, (size_t)sl.len, buf);
-            break;
-        }
+    size_t got = storage__dcache_read(log, seg, sl.file_pos, (size_t)sl.len, buf);
     while (got < (size_t)sl.len) {
         ssize_t n =
             pread(sl.fd, (uint8_t *)buf + got, (size_t)sl.len - got, sl.file_pos + (int64_t)got);

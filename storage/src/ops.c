@@ -38,7 +38,7 @@ int storage__fault_take(enum storage_fault_op op) {
 }
 
 /* Queues a completion that did not come from the ring and wakes the eventfd. */
-void storage__op_fake_complete(struct storage_engine *e, struct storage_op *op, int res) {
+static void fake_complete(struct storage_engine *e, struct storage_op *op, int res) {
     op->res = res;
     op->next = NULL;
     if (e->fake_tail)
@@ -83,14 +83,14 @@ void storage__op_submit(struct storage_engine *e, struct storage_op *op) {
     if (op->kind == STORAGE_OP_APPEND || op->kind == STORAGE_OP_DWRITE) {
         int f = storage__fault_take(STORAGE_FAULT_WRITE);
         if (f < 0) {
-            storage__op_fake_complete(e, op, f);
+            fake_complete(e, op, f);
             return;
         }
         if (f == 1) len = op->dbuf ? (len / 2) & ~(e->dio_align - 1) : len / 2;
     } else if (op->kind == STORAGE_OP_FSYNC) {
         int f = storage__fault_take(STORAGE_FAULT_FSYNC);
         if (f < 0) {
-            storage__op_fake_complete(e, op, f);
+            fake_complete(e, op, f);
             return;
         }
     }
@@ -101,8 +101,7 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
     if (!e->use_uring) {
         ssize_t rc;
         if (op->kind == STORAGE_OP_DROP) { /* returns an error number, not -1/errno */
-            storage__op_fake_complete(
-                e, op, -posix_fadvise(op->fd, op->pos, op->len, POSIX_FADV_DONTNEED));
+            fake_complete(e, op, -posix_fadvise(op->fd, op->pos, op->len, POSIX_FADV_DONTNEED));
             return;
         }
         if (op->kind == STORAGE_OP_FSYNC)
@@ -113,7 +112,7 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
             rc = pwritev(op->fd, op->log->wiov, group_iov(op, len), op->pos + op->done);
         else
             rc = pwrite(op->fd, op->buf + op->done, len, op->pos + op->done);
-        storage__op_fake_complete(e, op, rc < 0 ? -errno : (int)rc);
+        fake_complete(e, op, rc < 0 ? -errno : (int)rc);
         return;
     }
     struct io_uring_sqe *sqe = NULL;

@@ -91,8 +91,6 @@ struct storage_op {
  * its completion reports the bytes written for the whole group. Completion arrives via
  * storage__op_complete from storage_engine_poll(). */
 void storage__op_submit(struct storage_engine *e, struct storage_op *op);
-/* Completes op with res without I/O (delivered by storage_engine_poll like a CQE). */
-void storage__op_fake_complete(struct storage_engine *e, struct storage_op *op, int res);
 /* Consumes a fault point for that op kind: returns -errno to fail, 1 for a short write, 0. */
 int storage__fault_take(enum storage_fault_op op);
 
