@@ -375,6 +375,7 @@ void storage_engine_close(struct storage_engine *e) {
     rl_free(e->dirs);
     ckpt_free(e->rp, e->n_rp);
     ckpt_free(e->ls, e->n_ls);
+    storage__dbuf_pool_clear(e);
     if (e->zeros) munmap(e->zeros, (size_t)e->prealloc);
     rl_free(e->scratch);
     rl_free(e->data_dir);

@@ -281,14 +281,65 @@ static void log_maybe_flush(struct storage_log *log) {
  * An append completes when the writes covering its last byte and everything before it have
  * completed: writes are reaped in file order (dw_head), whatever order the disk finishes them. */
 
-/* A staging buffer of at least len bytes; *cap gets its size (to the page, or to the block for
- * small ones), since it may stay in the read cache and counts against it. The allocator reuses
- * freed ones (glibc's mmap threshold follows the largest freed chunk, so after the first few,
- * large buffers come from its heap). */
+/* The pool class of a staging buffer for len bytes (STORAGE_DBUF_STEP <= len), with its size in
+ * *cap, or -1 beyond the largest class: classes grow by a quarter of their power of two. */
+static int dbuf_class(size_t len, size_t *cap) {
+    if (len > STORAGE_COALESCE_MAX_BYTES) return -1;
+    int k = STORAGE_DBUF_MIN_SHIFT;
+    while (((size_t)1 << (k + 1)) < len)
+        k++;
+    size_t q = (size_t)1 << (k - 2), j = (len - RL_MIN(len, (size_t)1 << k) + q - 1) / q;
+    *cap = ((size_t)1 << k) + j * q;
+    return (k - STORAGE_DBUF_MIN_SHIFT) * 4 + (int)j;
+}
+
+/* A staging buffer of at least len bytes; *cap gets its size (to the block for small ones, else
+ * its class), since it may stay in the read cache and counts against it. Buffers of a class come
+ * from the engine's pool when it has one: under load each write takes one and each write the
+ * read cache drops gives one back, so the memory is touched once. */
 static uint8_t *dbuf_get(struct storage_engine *e, size_t len, size_t *cap) {
-    size_t step = len < STORAGE_DBUF_STEP ? e->dio_align : RL_MAX(e->dio_align, 4096u);
-    *cap = (len + step - 1) / step * step;
-    return rl_aligned_alloc(step, *cap);
+    size_t small = (len + e->dio_align - 1) & ~((size_t)e->dio_align - 1);
+    if (small < STORAGE_DBUF_STEP) {
+        *cap = small;
+        return rl_aligned_alloc(e->dio_align, small);
+    }
+    size_t page = RL_MAX(e->dio_align, 4096u);
+    int cls = dbuf_class(RL_MAX(len, (size_t)STORAGE_DBUF_STEP), cap);
+    if (cls < 0) {
+        *cap = (len + page - 1) / page * page;
+        return rl_aligned_alloc(page, *cap);
+    }
+    uint8_t *b = e->dbuf_free[cls];
+    if (!b) return rl_aligned_alloc(page, *cap);
+    memcpy(&e->dbuf_free[cls], b, sizeof(void *));
+    e->dbuf_pool_bytes -= (int64_t)*cap;
+    return b;
+}
+
+/* Gives back a staging buffer of cap bytes (from dbuf_get): kept for reuse while the pool has
+ * room, else freed. */
+static void dbuf_put(struct storage_engine *e, uint8_t *buf, size_t cap) {
+    size_t class_cap = 0;
+    int cls = cap >= STORAGE_DBUF_STEP ? dbuf_class(cap, &class_cap) : -1;
+    if (cls < 0 || class_cap != cap ||
+        e->dbuf_pool_bytes + (int64_t)cap > STORAGE_DBUF_POOL_BYTES) {
+        rl_free(buf);
+        return;
+    }
+    memcpy(buf, &e->dbuf_free[cls], sizeof(void *));
+    e->dbuf_free[cls] = buf;
+    e->dbuf_pool_bytes += (int64_t)cap;
+}
+
+void storage__dbuf_pool_clear(struct storage_engine *e) {
+    for (int i = 0; i < STORAGE_DBUF_CLASSES; i++) {
+        void *b;
+        while ((b = e->dbuf_free[i])) {
+            memcpy(&e->dbuf_free[i], b, sizeof(void *));
+            rl_free(b);
+        }
+    }
+    e->dbuf_pool_bytes = 0;
 }
 
 /* ---- direct I/O read cache ---------------------------------------------------------------------
@@ -318,7 +369,7 @@ static void dcache_drop(struct storage_engine *e, struct storage_dcache *c) {
         e->dc_newest = c->eprev;
     e->dcache_bytes -= (int64_t)c->cap;
     log->n_dc--;
-    rl_free(c->buf);
+    dbuf_put(e, c->buf, c->cap);
     rl_free(c);
 }
 
@@ -334,7 +385,7 @@ static void dcache_drop_seg(struct storage_log *log, const struct storage_segmen
 static void dcache_add(struct storage_log *log, struct storage_op *w) {
     struct storage_engine *e = log->engine;
     if (!e->dcache_limit || w->res < 0 || w->pos <= w->dpos) {
-        rl_free(w->dbuf);
+        dbuf_put(e, w->dbuf, w->len);
         w->dbuf = NULL;
         return;
     }
