@@ -14,6 +14,7 @@
  *   broker_bench [-b host:port] [-p broker_pid] [-s produce_secs] [-e e2e_secs] [-r rate]
  *                [-m max_MiB] [-c consume_partitions] [-w e2e_fetch_wait_ms]
  *                [-M child|inproc] [-x produce100,produce1k,consume,e2e] [-d data_dir] [-n runs]
+ *                [-X librdkafka.setting=value ...]
  *   With -d (the broker's data directory), the disk's sync-write limit is measured there (1 s)
  *   after each acks=all run and acks=all MB/s is also given as a fraction of it.
  *   scripts/bench-broker.sh starts ringletd and runs it; docs/benchmarks.md has figures.
@@ -276,11 +277,23 @@ static void conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
     }
 }
 
+/* -X name=value settings, applied to every client of both targets (experiments only: the
+ * figures in docs/benchmarks.md use librdkafka's defaults). */
+#define MAX_EXTRA_CONF 16
+static const char *extra_conf[MAX_EXTRA_CONF];
+static int n_extra_conf;
+
 static rd_kafka_conf_t *base_conf(const struct target *t) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     conf_set(conf, "bootstrap.servers", t->bootstrap);
     conf_set(conf, "client.id", "broker_bench");
     rd_kafka_conf_set_log_cb(conf, log_cb);
+    for (int i = 0; i < n_extra_conf; i++) {
+        char name[128];
+        const char *eq = strchr(extra_conf[i], '=');
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - extra_conf[i]), extra_conf[i]);
+        conf_set(conf, name, eq + 1);
+    }
     return conf;
 }
 
@@ -785,6 +798,8 @@ static void usage(void) {
             "                    [-x scenarios: any of produce100,produce1k,consume,e2e]\n"
             "                    [-d broker_data_dir (measures the disk's sync-write limit)]\n"
             "                    [-n runs per scenario, 1..9 (3); ratios compare medians]\n"
+            "                    [-X librdkafka.setting=value, for every client of both "
+            "targets; repeatable]\n"
             "  without -b only the mock baseline runs\n");
     exit(2);
 }
@@ -845,7 +860,7 @@ int main(int argc, char **argv) {
     const char *disk_dir = NULL;
     int reps = 3;
     int opt;
-    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:n:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:n:X:h")) != -1) {
         switch (opt) {
         case 'b':
             targets[T_BROKER].enabled = true;
@@ -881,6 +896,12 @@ int main(int argc, char **argv) {
             break;
         case 'n':
             reps = atoi(optarg);
+            break;
+        case 'X':
+            if (!strchr(optarg, '=') || strchr(optarg, '=') == optarg ||
+                n_extra_conf == MAX_EXTRA_CONF)
+                usage();
+            extra_conf[n_extra_conf++] = optarg;
             break;
         case 'M':
             if (strcmp(optarg, "child") && strcmp(optarg, "inproc")) usage();

@@ -8,9 +8,13 @@
  * Sizes: PartitionMaxBytes per partition and MaxBytes (capped by the broker's fetch.max.bytes,
  * as in Kafka) for the whole response, but always the whole first batch of the first partition
  * that has data (KIP-74), as storage_log_read does.
- * Records are read with storage_log_read_copy into one reactor-owned scratch buffer (pages stay
- * mapped between fetches) and encoded straight into a response buffer sized once; the bytes are
- * sent as stored. (A zero-copy sendfile/splice path would need the reactor to send file slices.)
+ * Records are copied into one reactor-owned scratch buffer (pages stay mapped between fetches)
+ * and encoded straight into a response buffer sized once; the bytes are sent as stored. Copies
+ * never wait for the disk (storage_log_read_copy_nowait): when some partition's bytes are in
+ * neither the direct I/O cache nor the page cache, the request takes a buffer of its own and
+ * reads them with storage_log_read_async, and answers when the last read completes. So a
+ * consumer far behind does not stall the reactor, and its reads run in parallel. (A zero-copy
+ * sendfile/splice path would need the reactor to send file slices.)
  *
  * Single broker, no transactions: LastStableOffset = HighWatermark, AbortedTransactions empty,
  * no fetch sessions (SessionId 0, which every client accepts as "sessionless").
@@ -28,6 +32,9 @@ struct fetch_part {
     struct FetchRequest_FetchPartition *in;
     struct FetchResponse_PartitionData *out;
     int32_t rd_len; /* fetch_fill: bytes to read at in->FetchOffset (0 = none) */
+    size_t at;      /* where they go in the records buffer */
+    bool later;     /* they must come from the disk: read asynchronously */
+    struct fetch_ctx *c;
 };
 
 struct fetch_ctx {
@@ -40,6 +47,7 @@ struct fetch_ctx {
     int32_t n_kept;
     struct broker_timer timer;
     bool waiting;
+    int reads; /* asynchronous reads in flight: the response waits for them */
 };
 
 static uint8_t empty_records[1];
@@ -62,9 +70,67 @@ static int64_t fetch_available(struct fetch_ctx *c) {
     return total;
 }
 
-/* Fills the response; returns the record bytes it holds (they may live in reactor scratch
- * memory: encode the response before anything else can use it). */
-static int64_t fetch_fill(struct fetch_ctx *c) {
+/* A read of fp's bytes failed: the partition answers with an error and no records. */
+static void fetch_read_failed(struct fetch_part *fp, int err) {
+    fp->out->Records = (struct proto_bytes){empty_records, 0};
+    if (err == -ERANGE) {
+        fp->out->ErrorCode = PROTO_ERR_OFFSET_OUT_OF_RANGE;
+        return;
+    }
+    rl_warn("fetch", "read of %s-%d at %lld failed: %s", fp->p->topic->name, fp->p->index,
+            (long long)fp->in->FetchOffset, rl_strerror(err));
+    fp->out->ErrorCode = PROTO_ERR_KAFKA_STORAGE_ERROR;
+}
+
+static void fetch_finish(struct fetch_ctx *c);
+
+static void fetch_read_done(void *arg, int err) {
+    struct fetch_part *fp = arg;
+    struct fetch_ctx *c = fp->c;
+    if (err < 0) fetch_read_failed(fp, err);
+    if (--c->reads == 0) fetch_finish(c);
+}
+
+/* Some partitions' bytes are only on the disk: the request gets a records buffer of its own
+ * (the scratch buffer serves the next request meanwhile; the first `copied` bytes it holds move
+ * over) and reads them asynchronously; fetch_finish runs when the last read is done. */
+static void fetch_read_later(struct fetch_ctx *c, uint8_t *buf, bool scratch, size_t copied) {
+    struct broker_request *req = c->req;
+    uint8_t *own = buf;
+    size_t size = 0;
+    for (int32_t i = 0; i < c->n_parts; i++)
+        if (c->parts[i].rd_len > 0) size = c->parts[i].at + (size_t)c->parts[i].rd_len;
+    if (scratch) {
+        own = proto_arena_alloc(&req->arena, size);
+        memcpy(own, buf, copied);
+    }
+    for (int32_t i = 0; i < c->n_parts; i++) {
+        struct fetch_part *fp = &c->parts[i];
+        if (fp->rd_len <= 0) continue;
+        if (!fp->later) {
+            if (fp->out->Records.len > 0)
+                fp->out->Records = (struct proto_bytes){own + fp->at, fp->out->Records.len};
+            continue;
+        }
+        size_t got = 0;
+        fp->c = c;
+        int rc = storage_log_read_async(fp->p->log, fp->in->FetchOffset, own + fp->at,
+                                        (size_t)fp->rd_len, &got, fetch_read_done, fp);
+        if (rc < 0) {
+            fetch_read_failed(fp, rc);
+            continue;
+        }
+        fp->out->Records = (struct proto_bytes){own + fp->at, (int32_t)got};
+        if (rc == 1) {
+            c->reads++;
+            broker_metrics_disk_read(req->b, got);
+        }
+    }
+}
+
+/* Fills the response. The records may live in reactor scratch memory: unless reads are left in
+ * flight (c->reads), encode the response before anything else can use it. */
+static void fetch_fill(struct fetch_ctx *c) {
     struct broker_request *req = c->req;
     int64_t budget = req->hdr.ApiVersion >= 3
                          ? RL_MIN((int64_t)c->rq.MaxBytes, req->b->cfg.fetch_max_bytes)
@@ -118,33 +184,36 @@ static int64_t fetch_fill(struct fetch_ctx *c) {
         budget -= s.len;
         any_data = true;
     }
-    if (total == 0) return 0;
-    /* Second pass: read every partition's bytes into one buffer, reused across requests (no
-     * page faults or zeroing per fetch); the response is encoded from it in the same call. */
+    if (total == 0) return;
+    /* Second pass: copy every partition's bytes into one buffer, reused across requests (no
+     * page faults or zeroing per fetch); the response is encoded from it in the same call,
+     * unless some bytes must come from the disk (fetch_read_later). */
     uint8_t *buf = broker__scratch(req->b, (size_t)total);
+    bool scratch = buf != NULL;
     if (!buf) buf = proto_arena_alloc(&req->arena, (size_t)total);
     size_t pos = 0;
+    int later = 0;
     for (int32_t i = 0; i < c->n_parts; i++) {
         struct fetch_part *fp = &c->parts[i];
         if (fp->rd_len <= 0) continue;
-        struct broker_partition *p = fp->p;
-        int64_t off = fp->in->FetchOffset;
         size_t got = 0;
-        int rc = storage_log_read_copy(p->log, off, buf + pos, (size_t)fp->rd_len, &got);
-        if (rc == -ERANGE) {
-            fp->out->ErrorCode = PROTO_ERR_OFFSET_OUT_OF_RANGE;
+        fp->at = pos;
+        int rc = storage_log_read_copy_nowait(fp->p->log, fp->in->FetchOffset, buf + pos,
+                                              (size_t)fp->rd_len, &got);
+        if (rc == -EAGAIN) {
+            fp->later = true;
+            later++;
+            pos += (size_t)fp->rd_len;
             continue;
         }
         if (rc < 0) {
-            rl_warn("fetch", "read of %s-%d at %lld failed: %s", p->topic->name, p->index,
-                    (long long)off, rl_strerror(rc));
-            fp->out->ErrorCode = PROTO_ERR_KAFKA_STORAGE_ERROR;
+            fetch_read_failed(fp, rc);
             continue;
         }
         fp->out->Records = (struct proto_bytes){buf + pos, (int32_t)got};
         pos += got;
     }
-    return total;
+    if (later) fetch_read_later(c, buf, scratch, pos);
 }
 
 static void fetch_complete(struct fetch_ctx *c) {
@@ -155,13 +224,23 @@ static void fetch_complete(struct fetch_ctx *c) {
             broker_waiter_remove(&c->parts[i].w);
         c->waiting = false;
     }
-    int64_t bytes = fetch_fill(c);
+    fetch_fill(c);
+    if (c->reads == 0) fetch_finish(c);
+}
+
+/* Answers with the records in place (the topics stay kept until then). */
+static void fetch_finish(struct fetch_ctx *c) {
+    struct broker_request *req = c->req;
+    size_t bytes = 0;
+    for (int32_t i = 0; i < c->n_parts; i++)
+        bytes += (size_t)RL_MAX(c->parts[i].out->Records.len, 0);
     broker_metrics_fetch_done(req->b, &c->rq, &c->rs);
     /* Size the response buffer once instead of doubling it (and copying) while encoding. */
-    broker__response_reserve(req, (size_t)bytes + 256 + (size_t)c->n_parts * 64);
+    broker__response_reserve(req, bytes + 256 + (size_t)c->n_parts * 64);
     BROKER_RESPOND(req, FetchResponse, &c->rs);
-    for (int32_t i = 0; i < c->n_kept; i++)
-        broker_topic_release(c->kept[i]);
+    if (!broker_topics_closing(req->b)) /* else freed already, or about to be */
+        for (int32_t i = 0; i < c->n_kept; i++)
+            broker_topic_release(c->kept[i]);
     c->n_kept = 0;
 }
 

@@ -86,6 +86,12 @@
       "Duration of the storage engine's fdatasync calls.")                                         \
     M(STORAGE_WRITTEN, "counter", "ringlet_storage_written_bytes_total", "",                       \
       "Record batch bytes appended to partition logs.")                                            \
+    M(DISK_READS, "counter", "ringlet_storage_disk_reads_total", "",                               \
+      "Fetch reads that had to come from the disk (in neither the direct I/O cache nor the page "  \
+      "cache), done asynchronously.")                                                              \
+    M(DISK_READ_BYTES, "counter", "ringlet_storage_disk_read_bytes_total", "",                     \
+      "Bytes of the partition slices those reads delivered (with any part of them that the "       \
+      "read cache held).")                                                                         \
     M(DISK_FREE, "gauge", "ringlet_storage_disk_free_bytes", "",                                   \
       "Free bytes (for unprivileged users) on the data directory's filesystem.")                   \
     M(DISK_TOTAL, "gauge", "ringlet_storage_disk_total_bytes", "",                                 \
@@ -379,6 +385,13 @@ void broker_metrics_produced(struct broker *b, const char *topic, const uint8_t 
     s->records_in += records;
     s->bytes_in += len;
     CADD(m->storage_written, len);
+}
+
+void broker_metrics_disk_read(struct broker *b, size_t bytes) {
+    struct broker_metrics *m = b->metrics;
+    if (!m) return;
+    CADD(m->disk_reads, 1);
+    CADD(m->disk_read_bytes, bytes);
 }
 
 void broker_metrics_produce_done(struct broker *b, const struct ProduceResponse *rs) {
@@ -814,6 +827,12 @@ void metrics__render(struct broker *b, struct metrics_buf *mb) {
     buf_header(mb, MID_STORAGE_WRITTEN);
     metrics__buf_printf(mb, "ringlet_storage_written_bytes_total %llu\n",
                         (unsigned long long)CGET(m->storage_written));
+    buf_header(mb, MID_DISK_READS);
+    metrics__buf_printf(mb, "ringlet_storage_disk_reads_total %llu\n",
+                        (unsigned long long)CGET(m->disk_reads));
+    buf_header(mb, MID_DISK_READ_BYTES);
+    metrics__buf_printf(mb, "ringlet_storage_disk_read_bytes_total %llu\n",
+                        (unsigned long long)CGET(m->disk_read_bytes));
     uint64_t free_b = 0, total_b = 0;
     if (metrics__disk_space(b->cfg.log_dir, &free_b, &total_b) == 0) {
         buf_header(mb, MID_DISK_FREE);

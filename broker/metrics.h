@@ -55,6 +55,8 @@ void broker_metrics_bytes_sent(struct broker *b, size_t n);
 void broker_metrics_produced(struct broker *b, const char *topic, const uint8_t *buf, size_t len);
 /* A Produce / Fetch response is about to be sent: per-topic request and error counts, per-API
  * error codes, and (Fetch) the records and bytes sent. */
+/* A fetch read that must come from the disk (storage_log_read_async) of bytes bytes. */
+void broker_metrics_disk_read(struct broker *b, size_t bytes);
 void broker_metrics_produce_done(struct broker *b, const struct ProduceResponse *rs);
 void broker_metrics_fetch_done(struct broker *b, const struct FetchRequest *rq,
                                const struct FetchResponse *rs);

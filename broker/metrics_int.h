@@ -39,6 +39,7 @@ struct broker_metrics {
     uint64_t conn_accepted, conn_closed, conn_rejected;
     uint64_t net_rx, net_tx;
     uint64_t storage_written;
+    uint64_t disk_reads, disk_read_bytes;
     uint64_t fsync_lat[METRICS_LAT_BUCKETS + 1];
     uint64_t fsync_sum_ns;
     /* reactor only */

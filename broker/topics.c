@@ -43,6 +43,7 @@ struct broker_topics {
     struct broker_topic **dying; /* deleted, still referenced */
     size_t n_dying, cap_dying;
     int64_t last_expiry_ms; /* producer state expiry, once a minute */
+    bool shutting_down;     /* broker_topics_shutdown frees every topic, referenced or not */
 };
 
 /* ---- small utilities ------------------------------------------------------------------------ */
@@ -658,6 +659,10 @@ static void topic_free(struct broker_topic *t, bool remove_logs) {
     rl_free(t);
 }
 
+bool broker_topics_closing(const struct broker *b) {
+    return !reg(b) || reg(b)->shutting_down;
+}
+
 void broker_topic_keep(struct broker_topic *t) {
     t->refs++;
 }
@@ -915,6 +920,7 @@ int broker_topics_init(struct broker *b) {
 void broker_topics_shutdown(struct broker *b) {
     struct broker_topics *r = reg(b);
     if (!r) return;
+    r->shutting_down = true; /* see broker_topics_closing */
     for (size_t i = 0; i < r->n_all; i++) {
         struct broker_topic *t = r->all[i];
         for (int32_t p = 0; p < t->n_partitions; p++)

@@ -108,6 +108,9 @@ struct broker_topic *broker_topic_find_str(struct broker *b, struct proto_str na
 
 void broker_topic_keep(struct broker_topic *t);
 void broker_topic_release(struct broker_topic *t);
+/* Whether broker_topics_shutdown is freeing every topic (referenced or not): a request that
+ * completes meanwhile (a log's close completes its reads) must not touch its kept topics. */
+bool broker_topics_closing(const struct broker *b);
 
 /* Kafka's topic name rules. Returns true if legal, else fills errmsg. */
 bool broker_topic_name_valid(const char *name, size_t len, char *errmsg, size_t errlen);

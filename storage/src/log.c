@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ringlet/protocol.h"
@@ -795,6 +796,21 @@ void storage__op_complete(struct storage_engine *e, struct storage_op *op, int r
         storage__op_put(e, op);
         seg_finish_seal(log, s);
         break;
+    case STORAGE_OP_READ: {
+        if (res > 0 && (uint32_t)res < op->len - op->done) { /* short: read the rest */
+            op->done += (uint32_t)res;
+            storage__op_submit(e, op);
+            return;
+        }
+        s->inflight--;
+        log->inflight--;
+        storage_read_cb cb = op->rcb;
+        void *arg = op->arg;
+        storage__op_put(e, op);
+        seg_finish_seal(log, s);
+        cb(arg, res < 0 ? res : res == 0 ? -EIO : 0);
+        break;
+    }
     case STORAGE_OP_FSYNC:
         if (e->fsync_obs) e->fsync_obs(e->fsync_obs_arg, rl_mono_ns() - op->pos);
         s->inflight--;
@@ -1487,24 +1503,70 @@ int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
     return log_read(log, offset, max_bytes, out, &seg);
 }
 
-int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
-                          size_t *out_len) {
-    struct storage_slice sl;
-    struct storage_segment *seg;
-    int rc = log_read(log, offset, cap > INT32_MAX ? INT32_MAX : (int32_t)cap, &sl, &seg);
+/* The slice a copy of up to cap bytes at offset reads, with the bytes the direct I/O cache holds
+ * from its start already copied into buf (*got). */
+static int copy_begin(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                      struct storage_slice *sl, struct storage_segment **seg, size_t *got) {
+    int rc = log_read(log, offset, cap > INT32_MAX ? INT32_MAX : (int32_t)cap, sl, seg);
     if (rc) return rc;
-    if ((size_t)sl.len > cap) return -ENOBUFS;
-    size_t got = storage__dcache_read(log, seg, sl.file_pos, (size_t)sl.len, buf);
-    while (got < (size_t)sl.len) {
-        ssize_t n =
-            pread(sl.fd, (uint8_t *)buf + got, (size_t)sl.len - got, sl.file_pos + (int64_t)got);
+    if ((size_t)sl->len > cap) return -ENOBUFS;
+    *got = storage__dcache_read(log, *seg, sl->file_pos, (size_t)sl->len, buf);
+    return 0;
+}
+
+/* Reads the rest of the slice after got bytes with preadv2 (flags: 0 or RWF_NOWAIT). */
+static int copy_rest(const struct storage_slice *sl, void *buf, size_t got, int flags) {
+    while (got < (size_t)sl->len) {
+        struct iovec iov = {(uint8_t *)buf + got, (size_t)sl->len - got};
+        ssize_t n = preadv2(sl->fd, &iov, 1, sl->file_pos + (int64_t)got, flags);
         if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && flags && (errno == EAGAIN || errno == EOPNOTSUPP)) return -EAGAIN;
         if (n < 0) return -errno;
         if (n == 0) return -EIO;
         got += (size_t)n;
     }
-    *out_len = got;
     return 0;
+}
+
+int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                          size_t *out_len) {
+    struct storage_slice sl;
+    struct storage_segment *seg;
+    size_t got;
+    int rc = copy_begin(log, offset, buf, cap, &sl, &seg, &got);
+    if (!rc) rc = copy_rest(&sl, buf, got, 0);
+    if (!rc) *out_len = (size_t)sl.len;
+    return rc;
+}
+
+int storage_log_read_copy_nowait(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                                 size_t *out_len) {
+    struct storage_slice sl;
+    struct storage_segment *seg;
+    size_t got;
+    int rc = copy_begin(log, offset, buf, cap, &sl, &seg, &got);
+    if (!rc) rc = copy_rest(&sl, buf, got, RWF_NOWAIT);
+    if (!rc) *out_len = (size_t)sl.len;
+    return rc;
+}
+
+int storage_log_read_async(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                           size_t *out_len, storage_read_cb cb, void *arg) {
+    struct storage_slice sl;
+    struct storage_segment *seg;
+    size_t got;
+    int rc = copy_begin(log, offset, buf, cap, &sl, &seg, &got);
+    if (rc) return rc;
+    *out_len = (size_t)sl.len;
+    if (got == (size_t)sl.len) return 0;
+    /* the segment counts the read in flight: retention, cuts and close wait for it */
+    struct storage_op *op = seg_op(log, seg, STORAGE_OP_READ, sl.fd, NULL,
+                                   (uint32_t)((size_t)sl.len - got), sl.file_pos + (int64_t)got);
+    op->rbuf = (uint8_t *)buf + got;
+    op->rcb = cb;
+    op->arg = arg;
+    seg_submit(log, op);
+    return 1;
 }
 
 int storage_log_find_timestamp(struct storage_log *log, int64_t ts, int64_t *offset,

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ops.c - the storage I/O ops layer: every data write, zero pre-write and fdatasync of a segment
- * goes through storage__op_submit, which uses io_uring (one ring per engine, completions
- * signalled on an eventfd) or plain pwrite/fdatasync (fallback and tests). Fault points sit
- * here because LD_PRELOAD cannot intercept io_uring: the Nth write or fsync can fail with an
+ * ops.c - the storage I/O ops layer: every data write, zero pre-write, fdatasync and asynchronous
+ * read of a segment goes through storage__op_submit, which uses io_uring (one ring per engine,
+ * completions signalled on an eventfd) or plain pwrite/fdatasync (fallback and tests). Fault points
+ * sit here because LD_PRELOAD cannot intercept io_uring: the Nth write or fsync can fail with an
  * injected errno or be cut short. Completions of posix ops and injected faults are queued and
  * delivered by storage_engine_poll like CQEs, so callers see one asynchronous path.
  */
@@ -106,6 +106,8 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
         }
         if (op->kind == STORAGE_OP_FSYNC)
             rc = fdatasync(op->fd);
+        else if (op->kind == STORAGE_OP_READ)
+            rc = pread(op->fd, op->rbuf + op->done, len, op->pos + op->done);
         else if (op->dbuf)
             rc = pwrite(op->fd, op->dbuf, len, op->dpos);
         else if (op->gnext)
@@ -136,6 +138,8 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
         io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
     else if (op->kind == STORAGE_OP_DROP)
         io_uring_prep_fadvise(sqe, op->fd, (uint64_t)op->pos, (off_t)op->len, POSIX_FADV_DONTNEED);
+    else if (op->kind == STORAGE_OP_READ)
+        io_uring_prep_read(sqe, op->fd, op->rbuf + op->done, len, (uint64_t)(op->pos + op->done));
     else if (op->dbuf)
         io_uring_prep_write(sqe, op->fd, op->dbuf, len, (uint64_t)op->dpos);
     else if (op->gnext)

@@ -53,14 +53,15 @@ _Static_assert(STORAGE_DBUF_STEP == 1 << STORAGE_DBUF_MIN_SHIFT &&
 #define STORAGE_DIRECT_MAX_INFLIGHT 4
 
 /* ---- ops layer --------------------------------------------------------------------------------
- * An op is one write or fdatasync. Ops are pooled by the engine (no allocation per append); the
- * same struct is the append request, so an append costs one pooled object. */
+ * An op is one write, fdatasync or read. Ops are pooled by the engine (no allocation per append);
+ * the same struct is the append request, so an append costs one pooled object. */
 enum storage_op_kind {
     STORAGE_OP_APPEND = 0, /* data write of an append */
     STORAGE_OP_ZERO = 1,   /* zeros written ahead of a segment tail */
     STORAGE_OP_FSYNC = 2,  /* fdatasync of one segment file, part of a log flush */
     STORAGE_OP_DROP = 3,   /* fadvise DONTNEED of [pos, pos + len) of a segment file */
     STORAGE_OP_DWRITE = 4, /* direct I/O: dbuf[0..dlen) at dpos; data up to pos once written */
+    STORAGE_OP_READ = 5,   /* read of [pos, pos + len) into rbuf (storage_log_read_async) */
 };
 
 struct storage_segment;
@@ -93,6 +94,9 @@ struct storage_op {
     int64_t end_offset; /* one past the last offset */
     storage_append_cb cb;
     void *arg;
+    /* read */
+    uint8_t *rbuf;
+    storage_read_cb rcb;
 };
 
 /* Submits op (write of buf[done..len) at pos+done, or fdatasync of fd). An append op leading

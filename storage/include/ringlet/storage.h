@@ -157,6 +157,27 @@ int storage_log_read(struct storage_log *log, int64_t offset, int32_t max_bytes,
  * *out_len gets the number of bytes copied; -ENOBUFS if the first batch alone exceeds cap. */
 int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
                           size_t *out_len);
+/* Like storage_log_read_copy, but never waits for the disk: returns -EAGAIN when some of the
+ * bytes are neither in the direct I/O cache nor in the page cache (buf then holds nothing
+ * useful); storage_log_read_async reads them without blocking the thread. Best effort: a miss
+ * starts the kernel's readahead, which may bring the bytes in before the call gives up, and then
+ * they are returned. */
+int storage_log_read_copy_nowait(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                                 size_t *out_len);
+/* Completion of storage_log_read_async: err 0 (the bytes are in the buffer) or -errno. */
+typedef void (*storage_read_cb)(void *arg, int err);
+/*
+ * Like storage_log_read_copy, asynchronously: finds the slice now (*out_len gets its length),
+ * copies what the direct I/O cache holds and reads the rest through io_uring, so reads of old
+ * data run in parallel and never stall the calling thread. Returns 1 when cb will run, once buf
+ * holds the bytes, from storage_engine_poll() (or from storage_log_truncate/close/delete, which
+ * wait for reads in flight); 0 when every byte was copied at once; or -errno as
+ * storage_log_read_copy. cb runs only when 1 is returned. buf must stay valid until then; the
+ * segment read is not deleted or cut meanwhile (retention waits for it). With posix I/O (no
+ * io_uring) the read itself is a blocking pread at submission; cb still runs from the poll.
+ */
+int storage_log_read_async(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                           size_t *out_len, storage_read_cb cb, void *arg);
 /* First offset whose batch max timestamp >= ts; *offset = end offset if none. Also returns
  * that batch's max timestamp (or -1). */
 int storage_log_find_timestamp(struct storage_log *log, int64_t ts, int64_t *offset,
@@ -164,8 +185,9 @@ int storage_log_find_timestamp(struct storage_log *log, int64_t ts, int64_t *off
 /* The largest timestamp in the log and the offset of the batch carrying it (-1/-1 if empty). */
 int storage_log_max_timestamp(struct storage_log *log, int64_t *ts, int64_t *offset);
 
-/* Advances the log start offset (DeleteRecords); deletes segments wholly below it. -ERANGE if
- * offset > end offset. */
+/* Advances the log start offset (DeleteRecords); deletes segments wholly below it, or, for
+ * segments with a read in flight (storage_log_read_async), at the first storage_engine_tick after
+ * the read completed. -ERANGE if offset > end offset. */
 int storage_log_delete_records(struct storage_log *log, int64_t offset);
 /* Removes every batch at or after offset (recovery, later replication); a batch holding offset
  * goes entirely, so the end offset becomes that batch's base offset. Waits for in-flight I/O. */
