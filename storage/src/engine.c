@@ -215,7 +215,11 @@ static void follow_thread_affinity(struct storage_engine *e) {
 
 /* Direct I/O needs a file system that accepts O_DIRECT and reports its alignment (statx
  * STATX_DIOALIGN, Linux 6.1+): file offsets, lengths and memory of a direct write must be
- * multiples of it. A probe file in the data directory answers both; without either, buffered. */
+ * multiples of it. A probe file in the data directory answers both; without either, buffered.
+ * Writes are aligned to the file system block as well (stx_blksize, when larger): ext4 runs a
+ * direct write that is not block aligned under the inode lock, after waiting for every other
+ * direct write of the file, and zeroes the rest of each partial block it allocates with writes
+ * of its own. */
 static void direct_io_setup(struct storage_engine *e) {
     static const char probe[] = ".direct-io-probe";
     int fd = openat(e->data_dirfd, probe, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0644);
@@ -226,8 +230,12 @@ static void direct_io_setup(struct storage_engine *e) {
     }
     struct statx sx;
     uint32_t align = 0;
-    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN))
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) &&
+        sx.stx_dio_offset_align > 0) {
         align = RL_MAX(sx.stx_dio_mem_align, sx.stx_dio_offset_align);
+        uint32_t bs = sx.stx_blksize;
+        if (bs > align && bs <= (1u << 16) && !(bs & (bs - 1)) && bs % align == 0) align = bs;
+    }
     close(fd);
     unlinkat(e->data_dirfd, probe, 0);
     if (align == 0 || align > (1u << 16) || (align & (align - 1))) {
