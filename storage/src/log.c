@@ -1528,26 +1528,25 @@ static int copy_rest(const struct storage_slice *sl, void *buf, size_t got, int 
     return 0;
 }
 
-int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
-                          size_t *out_len) {
+static int read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                     size_t *out_len, int flags) {
     struct storage_slice sl;
     struct storage_segment *seg;
     size_t got;
     int rc = copy_begin(log, offset, buf, cap, &sl, &seg, &got);
-    if (!rc) rc = copy_rest(&sl, buf, got, 0);
+    if (!rc) rc = copy_rest(&sl, buf, got, flags);
     if (!rc) *out_len = (size_t)sl.len;
     return rc;
 }
 
+int storage_log_read_copy(struct storage_log *log, int64_t offset, void *buf, size_t cap,
+                          size_t *out_len) {
+    return read_copy(log, offset, buf, cap, out_len, 0);
+}
+
 int storage_log_read_copy_nowait(struct storage_log *log, int64_t offset, void *buf, size_t cap,
                                  size_t *out_len) {
-    struct storage_slice sl;
-    struct storage_segment *seg;
-    size_t got;
-    int rc = copy_begin(log, offset, buf, cap, &sl, &seg, &got);
-    if (!rc) rc = copy_rest(&sl, buf, got, RWF_NOWAIT);
-    if (!rc) *out_len = (size_t)sl.len;
-    return rc;
+    return read_copy(log, offset, buf, cap, out_len, RWF_NOWAIT);
 }
 
 int storage_log_read_async(struct storage_log *log, int64_t offset, void *buf, size_t cap,
