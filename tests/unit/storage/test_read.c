@@ -307,9 +307,10 @@ static void run_evicted(const char *dir, int64_t dcache) {
     struct storage_log_config cfg;
     r_cfg(&cfg);
     struct storage_log *log = st_log(e, "evict", &cfg);
-    /* The last batch alone, once the others are written: a write of its own, which a 16 KiB
-     * cache keeps. (Appended together, it can start in a group write larger than the cache.) */
-    append_n(e, log, 29);
+    /* 200 batches (about 140 KB), so offset 75 is far older than a 16 KiB cache holds however
+     * the appends were grouped into writes; the last batch alone, once the others are written:
+     * a write of its own, which such a cache keeps. */
+    append_n(e, log, 199);
     append_n(e, log, 1);
     bool cached = storage_engine_direct_io(e) && dcache > 0;
     uint8_t *buf = rl_malloc(1 << 16);
@@ -317,7 +318,7 @@ static void run_evicted(const char *dir, int64_t dcache) {
 
     struct rd r[2];
     rd_expect(log, &r[0], 75, 1 << 16); /* middle: older than a 16 KiB cache holds */
-    rd_expect(log, &r[1], 145, 700);    /* last batch: in a direct cache when there is one */
+    rd_expect(log, &r[1], 995, 700);    /* last batch: in a direct cache when there is one */
 
     /* cached pages: the non-blocking copy returns the same bytes */
     assert_int_equal(storage_log_read_copy_nowait(log, 75, buf, 1 << 16, &got), 0);
@@ -354,7 +355,7 @@ static void run_evicted(const char *dir, int64_t dcache) {
                 "readahead before -EAGAIN came\n",
                 raced);
     if (cached) { /* the newest batch is served from the direct I/O cache, without the disk */
-        assert_int_equal(storage_log_read_copy_nowait(log, 145, buf, 700, &got), 0);
+        assert_int_equal(storage_log_read_copy_nowait(log, 995, buf, 700, &got), 0);
         assert_int_equal(got, r[1].want_len);
         assert_memory_equal(buf, r[1].want, got);
     }
@@ -378,7 +379,7 @@ static void run_evicted(const char *dir, int64_t dcache) {
 
     /* the end offset needs no disk */
     got = 99;
-    assert_int_equal(storage_log_read_copy_nowait(log, 150, buf, 1 << 16, &got), 0);
+    assert_int_equal(storage_log_read_copy_nowait(log, 1000, buf, 1 << 16, &got), 0);
     assert_int_equal(got, 0);
     rd_free(r, 2);
     rl_free(buf);
