@@ -47,7 +47,9 @@ struct fetch_ctx {
     int32_t n_kept;
     struct broker_timer timer;
     bool waiting;
-    int reads; /* asynchronous reads in flight: the response waits for them */
+    int reads;    /* asynchronous reads in flight: the response waits for them */
+    uint8_t *own; /* their records buffer (broker__buf_get), own_len bytes */
+    size_t own_len;
 };
 
 static uint8_t empty_records[1];
@@ -100,8 +102,9 @@ static void fetch_read_later(struct fetch_ctx *c, uint8_t *buf, bool scratch, si
     size_t size = 0;
     for (int32_t i = 0; i < c->n_parts; i++)
         if (c->parts[i].rd_len > 0) size = c->parts[i].at + (size_t)c->parts[i].rd_len;
-    if (scratch) {
-        own = proto_arena_alloc(&req->arena, size);
+    if (scratch) { /* pooled, not from the arena: no zeroing of megabytes per fetch */
+        own = c->own = broker__buf_get(req->b, size);
+        c->own_len = size;
         memcpy(own, buf, copied);
     }
     for (int32_t i = 0; i < c->n_parts; i++) {
@@ -237,7 +240,11 @@ static void fetch_finish(struct fetch_ctx *c) {
     broker_metrics_fetch_done(req->b, &c->rq, &c->rs);
     /* Size the response buffer once instead of doubling it (and copying) while encoding. */
     broker__response_reserve(req, bytes + 256 + (size_t)c->n_parts * 64);
-    BROKER_RESPOND(req, FetchResponse, &c->rs);
+    BROKER_RESPOND(req, FetchResponse, &c->rs); /* copies the records */
+    if (c->own) {
+        broker__buf_put(req->b, c->own, c->own_len);
+        c->own = NULL;
+    }
     if (!broker_topics_closing(req->b)) /* else freed already, or about to be */
         for (int32_t i = 0; i < c->n_kept; i++)
             broker_topic_release(c->kept[i]);

@@ -1016,6 +1016,19 @@ static void tick_fn(struct broker_timer *t) {
     broker_timer_arm(b, t, now + TICK_MS);
 }
 
+uint8_t *broker__buf_get(struct broker *b, size_t n) {
+    int cls = b->reactor ? frame_class(n) : -1;
+    return cls < 0 ? rl_malloc(n ? n : 1) : frame_get(b->reactor, cls);
+}
+
+void broker__buf_put(struct broker *b, uint8_t *p, size_t n) {
+    int cls = b->reactor ? frame_class(n) : -1;
+    if (cls < 0)
+        rl_free(p);
+    else
+        frame_put(b->reactor, cls, p);
+}
+
 uint8_t *broker__scratch(struct broker *b, size_t n) {
     struct broker_reactor *r = b->reactor;
     if (!r) return NULL;
