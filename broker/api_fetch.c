@@ -94,18 +94,16 @@ static void fetch_read_done(void *arg, int err) {
 }
 
 /* Some partitions' bytes are only on the disk: the request gets a records buffer of its own
- * (the scratch buffer serves the next request meanwhile; the first `copied` bytes it holds move
- * over) and reads them asynchronously; fetch_finish runs when the last read is done. */
-static void fetch_read_later(struct fetch_ctx *c, uint8_t *buf, bool scratch, size_t copied) {
+ * (the scratch buffer serves the next request meanwhile; the `size` bytes laid out in it, copied
+ * or reserved for these reads, move over) and reads them asynchronously; fetch_finish runs when
+ * the last read is done. */
+static void fetch_read_later(struct fetch_ctx *c, uint8_t *buf, bool scratch, size_t size) {
     struct broker_request *req = c->req;
     uint8_t *own = buf;
-    size_t size = 0;
-    for (int32_t i = 0; i < c->n_parts; i++)
-        if (c->parts[i].rd_len > 0) size = c->parts[i].at + (size_t)c->parts[i].rd_len;
     if (scratch) { /* pooled, not from the arena: no zeroing of megabytes per fetch */
         own = c->own = broker__buf_get(req->b, size);
         c->own_len = size;
-        memcpy(own, buf, copied);
+        memcpy(own, buf, size);
     }
     for (int32_t i = 0; i < c->n_parts; i++) {
         struct fetch_part *fp = &c->parts[i];
