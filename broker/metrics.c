@@ -92,6 +92,14 @@
     M(DISK_READ_BYTES, "counter", "ringlet_storage_disk_read_bytes_total", "",                     \
       "Bytes of the partition slices those reads delivered (with any part of them that the "       \
       "read cache held).")                                                                         \
+    M(READ_CACHE, "gauge", "ringlet_storage_read_cache_bytes", "",                                 \
+      "Newest log data held in memory for readers: staging buffers of completed direct writes "   \
+      "(log.direct.cache.bytes bounds it).")                                                       \
+    M(STAGING_IDLE, "gauge", "ringlet_storage_staging_idle_bytes", "",                             \
+      "Idle direct I/O staging buffers kept for reuse (at most 64 MiB).")                          \
+    M(STAGING_ALLOCS, "counter", "ringlet_storage_staging_allocations_total", "",                  \
+      "Direct I/O staging buffers of 64 KiB or more allocated fresh rather than taken from the "  \
+      "idle ones (each costs page faults); under steady load it should stay nearly flat.")        \
     M(DISK_FREE, "gauge", "ringlet_storage_disk_free_bytes", "",                                   \
       "Free bytes (for unprivileged users) on the data directory's filesystem.")                   \
     M(DISK_TOTAL, "gauge", "ringlet_storage_disk_total_bytes", "",                                 \
@@ -707,6 +715,19 @@ void broker_metrics_tick(struct broker *b, int64_t now_ms) {
     }
     buf_header(&out, MID_PARTITIONS_OFFLINE);
     metrics__buf_printf(&out, "ringlet_storage_partitions_offline %lld\n", (long long)offline);
+    if (b->storage) {
+        struct storage_engine_memory mem;
+        storage_engine_memory(b->storage, &mem);
+        buf_header(&out, MID_READ_CACHE);
+        metrics__buf_printf(&out, "ringlet_storage_read_cache_bytes %lld\n",
+                            (long long)mem.read_cache_bytes);
+        buf_header(&out, MID_STAGING_IDLE);
+        metrics__buf_printf(&out, "ringlet_storage_staging_idle_bytes %lld\n",
+                            (long long)mem.staging_idle_bytes);
+        buf_header(&out, MID_STAGING_ALLOCS);
+        metrics__buf_printf(&out, "ringlet_storage_staging_allocations_total %llu\n",
+                            (unsigned long long)mem.staging_allocs);
+    }
 
     /* groups */
     if (b->groups && b->groups->coord) {

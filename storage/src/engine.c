@@ -398,6 +398,12 @@ bool storage_engine_direct_io(const struct storage_engine *e) {
     return e->direct;
 }
 
+void storage_engine_memory(const struct storage_engine *e, struct storage_engine_memory *out) {
+    out->read_cache_bytes = e->dcache_bytes;
+    out->staging_idle_bytes = e->dbuf_pool_bytes;
+    out->staging_allocs = e->dbuf_allocs;
+}
+
 bool storage_engine_was_clean(const struct storage_engine *e) {
     return e->clean;
 }

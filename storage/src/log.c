@@ -294,10 +294,17 @@ static int dbuf_class(size_t len, size_t *cap) {
     return (k - STORAGE_DBUF_MIN_SHIFT) * 4 + (int)j;
 }
 
+/* The size of pool class c's buffers. */
+static void dbuf_class_cap(int c, size_t *cap) {
+    int k = STORAGE_DBUF_MIN_SHIFT + c / 4;
+    *cap = ((size_t)1 << k) + (size_t)(c % 4) * ((size_t)1 << (k - 2));
+}
+
 /* A staging buffer of at least len bytes; *cap gets its size (to the block for small ones, else
- * its class), since it may stay in the read cache and counts against it. Buffers of a class come
- * from the engine's pool when it has one: under load each write takes one and each write the
- * read cache drops gives one back, so the memory is touched once. */
+ * its class or a larger one), since it may stay in the read cache and counts against it. Buffers
+ * from STORAGE_DBUF_STEP come from the engine's pool when it has one: under load each write
+ * takes one and each write the read cache drops gives one back, so the memory is touched once.
+ * Fresh ones of that size are counted (e->dbuf_allocs). */
 static uint8_t *dbuf_get(struct storage_engine *e, size_t len, size_t *cap) {
     size_t small = (len + e->dio_align - 1) & ~((size_t)e->dio_align - 1);
     if (small < STORAGE_DBUF_STEP) {
@@ -306,13 +313,19 @@ static uint8_t *dbuf_get(struct storage_engine *e, size_t len, size_t *cap) {
     }
     size_t page = RL_MAX(e->dio_align, 4096u);
     int cls = dbuf_class(RL_MAX(len, (size_t)STORAGE_DBUF_STEP), cap);
-    if (cls < 0) {
-        *cap = (len + page - 1) / page * page;
+    /* The smallest idle buffer that is large enough: appends vary in size, so an exact class
+     * is often empty while larger ones wait (and a fresh buffer costs its page faults). */
+    int c = cls < 0 ? STORAGE_DBUF_CLASSES : cls;
+    while (c < STORAGE_DBUF_CLASSES && !e->dbuf_free[c])
+        c++;
+    if (c == STORAGE_DBUF_CLASSES) {
+        if (cls < 0) *cap = (len + page - 1) / page * page;
+        e->dbuf_allocs++;
         return rl_aligned_alloc(page, *cap);
     }
-    uint8_t *b = e->dbuf_free[cls];
-    if (!b) return rl_aligned_alloc(page, *cap);
-    memcpy(&e->dbuf_free[cls], b, sizeof(void *));
+    uint8_t *b = e->dbuf_free[c];
+    memcpy(&e->dbuf_free[c], b, sizeof(void *));
+    dbuf_class_cap(c, cap);
     e->dbuf_pool_bytes -= (int64_t)*cap;
     return b;
 }
@@ -322,8 +335,24 @@ static uint8_t *dbuf_get(struct storage_engine *e, size_t len, size_t *cap) {
 static void dbuf_put(struct storage_engine *e, uint8_t *buf, size_t cap) {
     size_t class_cap = 0;
     int cls = cap >= STORAGE_DBUF_STEP ? dbuf_class(cap, &class_cap) : -1;
-    if (cls < 0 || class_cap != cap ||
-        e->dbuf_pool_bytes + (int64_t)cap > STORAGE_DBUF_POOL_BYTES) {
+    if (cls < 0 || class_cap != cap) {
+        rl_free(buf);
+        return;
+    }
+    /* A full pool keeps its largest buffers: they serve any request. */
+    for (int c = 0; c < cls && e->dbuf_pool_bytes + (int64_t)cap > STORAGE_DBUF_POOL_BYTES;) {
+        void *victim = e->dbuf_free[c];
+        if (!victim) {
+            c++;
+            continue;
+        }
+        memcpy(&e->dbuf_free[c], victim, sizeof(void *));
+        size_t vcap;
+        dbuf_class_cap(c, &vcap);
+        e->dbuf_pool_bytes -= (int64_t)vcap;
+        rl_free(victim);
+    }
+    if (e->dbuf_pool_bytes + (int64_t)cap > STORAGE_DBUF_POOL_BYTES) {
         rl_free(buf);
         return;
     }

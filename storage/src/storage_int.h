@@ -259,6 +259,7 @@ struct storage_engine {
     void *dbuf_free[STORAGE_DBUF_CLASSES];        /* idle staging buffers by class (a list
                                                      linked through their first bytes) */
     int64_t dbuf_pool_bytes;                      /* bytes in dbuf_free */
+    uint64_t dbuf_allocs;                         /* staging buffers allocated fresh */
     struct io_uring ring;
     unsigned ring_entries;
     unsigned uring_inflight;

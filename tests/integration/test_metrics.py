@@ -185,6 +185,9 @@ def metrics_scrape(ctx):
     check((value(s, "ringlet_storage_fsync_duration_seconds_count") or 0) > 0,
           "fsyncs observed (acks=all)")
     check((value(s, "ringlet_storage_disk_free_bytes") or 0) > 0, "free disk bytes")
+    for name in ("ringlet_storage_read_cache_bytes", "ringlet_storage_staging_idle_bytes",
+                 "ringlet_storage_staging_allocations_total"):
+        check((value(s, name) or 0) >= 0 and value(s, name) is not None, name + " present")
     check((value(s, "ringlet_process_resident_memory_bytes") or 0) > 0, "RSS")
     check((value(s, "ringlet_process_open_fds") or 0) > 0, "open fds")
     check_eq(value(s, "ringlet_ready"), 1.0, "ringlet_ready")
