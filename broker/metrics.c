@@ -93,13 +93,13 @@
       "Bytes of the partition slices those reads delivered (with any part of them that the "       \
       "read cache held).")                                                                         \
     M(READ_CACHE, "gauge", "ringlet_storage_read_cache_bytes", "",                                 \
-      "Newest log data held in memory for readers: staging buffers of completed direct writes "   \
+      "Newest log data held in memory for readers: staging buffers of completed direct writes "    \
       "(log.direct.cache.bytes bounds it).")                                                       \
     M(STAGING_IDLE, "gauge", "ringlet_storage_staging_idle_bytes", "",                             \
       "Idle direct I/O staging buffers kept for reuse (at most 64 MiB).")                          \
     M(STAGING_ALLOCS, "counter", "ringlet_storage_staging_allocations_total", "",                  \
-      "Direct I/O staging buffers of 64 KiB or more allocated fresh rather than taken from the "  \
-      "idle ones (each costs page faults); under steady load it should stay nearly flat.")        \
+      "Direct I/O staging buffers of 64 KiB or more allocated fresh rather than taken from the "   \
+      "idle ones (each costs page faults); under steady load it should stay nearly flat.")         \
     M(DISK_FREE, "gauge", "ringlet_storage_disk_free_bytes", "",                                   \
       "Free bytes (for unprivileged users) on the data directory's filesystem.")                   \
     M(DISK_TOTAL, "gauge", "ringlet_storage_disk_total_bytes", "",                                 \
