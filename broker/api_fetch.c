@@ -48,7 +48,7 @@ struct fetch_ctx {
     struct broker_timer timer;
     bool waiting;
     int reads;    /* asynchronous reads in flight: the response waits for them */
-    uint8_t *own; /* their records buffer (broker__buf_get), own_len bytes */
+    uint8_t *own; /* their records buffer (broker__buf_get), own_len bytes long */
     size_t own_len;
 };
 
@@ -101,8 +101,7 @@ static void fetch_read_later(struct fetch_ctx *c, uint8_t *buf, bool scratch, si
     struct broker_request *req = c->req;
     uint8_t *own = buf;
     if (scratch) { /* pooled, not from the arena: no zeroing of megabytes per fetch */
-        own = c->own = broker__buf_get(req->b, size);
-        c->own_len = size;
+        own = c->own = broker__buf_get(req->b, size, &c->own_len);
         memcpy(own, buf, size);
     }
     for (int32_t i = 0; i < c->n_parts; i++) {

@@ -129,6 +129,7 @@ struct broker_request {
     struct broker_request *next;
     uint8_t *frame;
     size_t frame_len;
+    size_t frame_cap; /* size of a frame from the reactor's pool; 0: in this allocation */
     struct proto_writer out;
     int state;
 };

@@ -148,12 +148,11 @@ struct broker_reactor {
     size_t scratch_cap;
     int64_t scratch_used_ms;       /* freed by the tick after SCRATCH_IDLE_MS unused */
     struct proto_writer spare_out; /* the largest big response buffer freed, for reuse */
-    /* Freed request frames of 64 KiB .. 16 MiB, one list per power-of-two class. Large Produce
-     * frames come and go at hundreds per second; from malloc, each would be fresh pages to
-     * fault in and zero (glibc returns big blocks to the kernel), which cost more CPU than
-     * receiving the bytes. */
-    void *frame_pool[FRAME_POOL_MAX_SHIFT - FRAME_POOL_MIN_SHIFT + 1];
-    size_t frame_pool_bytes;
+    /* Freed request frames of 64 KiB .. 16 MiB (power-of-two classes). Large Produce frames
+     * come and go at hundreds per second; from malloc, each would be fresh pages to fault in
+     * and zero (glibc returns big blocks to the kernel), which cost more CPU than receiving
+     * the bytes. */
+    struct rl_bufpool frames;
 };
 
 static void conn_close(struct broker_conn *c, const char *why);
@@ -319,53 +318,19 @@ static int setup_buf_ring(struct broker_reactor *r) {
 
 /* ---- requests and responses ------------------------------------------------------------------ */
 
-/* The pool class of a frame of n bytes, or -1 when it is not pooled. */
-static int frame_class(size_t n) {
-    if (n < ((size_t)1 << FRAME_POOL_MIN_SHIFT) || n > ((size_t)1 << FRAME_POOL_MAX_SHIFT))
-        return -1;
-    int shift = FRAME_POOL_MIN_SHIFT;
-    while (((size_t)1 << shift) < n)
-        shift++;
-    return shift - FRAME_POOL_MIN_SHIFT;
-}
-
-static uint8_t *frame_get(struct broker_reactor *r, int cls) {
-    void *f = r->frame_pool[cls];
-    if (!f) return rl_malloc((size_t)1 << (cls + FRAME_POOL_MIN_SHIFT));
-    memcpy(&r->frame_pool[cls], f, sizeof(void *));
-    r->frame_pool_bytes -= (size_t)1 << (cls + FRAME_POOL_MIN_SHIFT);
-    return f;
-}
-
-static void frame_put(struct broker_reactor *r, int cls, uint8_t *f) {
-    size_t sz = (size_t)1 << (cls + FRAME_POOL_MIN_SHIFT);
-    if (r->frame_pool_bytes + sz > FRAME_POOL_CAP) {
-        rl_free(f);
-        return;
-    }
-    memcpy(f, &r->frame_pool[cls], sizeof(void *));
-    r->frame_pool[cls] = f;
-    r->frame_pool_bytes += sz;
-}
-
-static void frame_pool_clear(struct broker_reactor *r) {
-    for (size_t i = 0; i < RL_ARRAY_SIZE(r->frame_pool); i++) {
-        void *f;
-        while ((f = r->frame_pool[i])) {
-            memcpy(&r->frame_pool[i], f, sizeof(void *));
-            rl_free(f);
-        }
-    }
-    r->frame_pool_bytes = 0;
+/* Whether a frame of n bytes comes from the frame pool (else it is allocated with its request). */
+static bool frame_pooled(size_t n) {
+    return n >= ((size_t)1 << FRAME_POOL_MIN_SHIFT) && n <= ((size_t)1 << FRAME_POOL_MAX_SHIFT);
 }
 
 static struct broker_request *request_new(struct broker_conn *c, size_t frame_len) {
-    int cls = frame_class(frame_len);
-    struct broker_request *req = rl_malloc(sizeof(*req) + (cls < 0 ? frame_len : 0));
+    bool pooled = frame_pooled(frame_len);
+    struct broker_request *req = rl_malloc(sizeof(*req) + (pooled ? 0 : frame_len));
     memset(req, 0, sizeof(*req));
     req->b = c->r->b;
     req->conn = c;
-    req->frame = cls < 0 ? (uint8_t *)(req + 1) : frame_get(c->r, cls);
+    req->frame =
+        pooled ? rl_bufpool_get(&c->r->frames, frame_len, &req->frame_cap) : (uint8_t *)(req + 1);
     req->frame_len = frame_len;
     proto_arena_init(&req->arena);
     proto_writer_init(&req->out);
@@ -382,9 +347,8 @@ static void request_free(struct broker_request *req) {
         proto_writer_init(&req->out);
     }
     proto_writer_free(&req->out);
-    int cls = frame_class(req->frame_len);
-    if (cls >= 0) {
-        frame_put(r, cls, req->frame);
+    if (req->frame_cap) {
+        rl_bufpool_put(&r->frames, req->frame, req->frame_cap);
         r->scratch_used_ms = rl_mono_ms();
     }
     rl_free(req);
@@ -1012,21 +976,25 @@ static void tick_fn(struct broker_timer *t) {
         proto_writer_free(&r->spare_out);
         proto_writer_init(&r->spare_out);
     }
-    if (r->frame_pool_bytes && now - r->scratch_used_ms >= SCRATCH_IDLE_MS) frame_pool_clear(r);
+    if (r->frames.idle_bytes && now - r->scratch_used_ms >= SCRATCH_IDLE_MS)
+        rl_bufpool_clear(&r->frames);
     broker_timer_arm(b, t, now + TICK_MS);
 }
 
-uint8_t *broker__buf_get(struct broker *b, size_t n) {
-    int cls = b->reactor ? frame_class(n) : -1;
-    return cls < 0 ? rl_malloc(n ? n : 1) : frame_get(b->reactor, cls);
+uint8_t *broker__buf_get(struct broker *b, size_t n, size_t *cap) {
+    uint8_t *p = b->reactor && frame_pooled(n) ? rl_bufpool_get(&b->reactor->frames, n, cap) : NULL;
+    if (!p) {
+        *cap = n;
+        p = rl_malloc(n ? n : 1);
+    }
+    return p;
 }
 
-void broker__buf_put(struct broker *b, uint8_t *p, size_t n) {
-    int cls = b->reactor ? frame_class(n) : -1;
-    if (cls < 0)
-        rl_free(p);
+void broker__buf_put(struct broker *b, uint8_t *p, size_t cap) {
+    if (b->reactor)
+        rl_bufpool_put(&b->reactor->frames, p, cap); /* frees what it does not keep */
     else
-        frame_put(b->reactor, cls, p);
+        rl_free(p);
 }
 
 uint8_t *broker__scratch(struct broker *b, size_t n) {
@@ -1186,6 +1154,7 @@ int broker_reactor_run(struct broker *b, int64_t drain_ms) {
 
 int broker_reactor_create(struct broker *b, bool handle_signals) {
     struct broker_reactor *r = rl_calloc(1, sizeof(*r));
+    rl_bufpool_init(&r->frames, FRAME_POOL_MIN_SHIFT, FRAME_POOL_MAX_SHIFT, 1, 0, FRAME_POOL_CAP);
     r->b = b;
     r->sig_fd = r->wake_fd = r->storage_fd = -1;
     r->sig_op.kind = ROP_SIGNAL;
@@ -1278,7 +1247,7 @@ void broker_reactor_destroy(struct broker *b) {
                 (unsigned long long)leftover);
     rl_free(r->scratch);
     proto_writer_free(&r->spare_out);
-    frame_pool_clear(r);
+    rl_bufpool_clear(&r->frames);
     broker__heap_free(&r->timers);
     if (r->sig_fd >= 0) close(r->sig_fd);
     if (r->wake_fd >= 0) close(r->wake_fd);

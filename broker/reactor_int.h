@@ -35,10 +35,11 @@ enum {
  * unused). NULL when b has no reactor. For Fetch, which reads records into it and encodes the
  * response from it in the same call. */
 uint8_t *broker__scratch(struct broker *b, size_t n);
-/* A buffer of at least n bytes that the caller owns until broker__buf_put(b, p, n): from the
- * reactor's pool of freed request frames (pages already mapped) when n is in its size range. */
-uint8_t *broker__buf_get(struct broker *b, size_t n);
-void broker__buf_put(struct broker *b, uint8_t *p, size_t n);
+/* A buffer of at least n bytes (*cap: its size) that the caller owns until
+ * broker__buf_put(b, p, *cap): from the reactor's pool of freed request frames (pages already
+ * mapped) when n is in its size range. */
+uint8_t *broker__buf_get(struct broker *b, size_t n, size_t *cap);
+void broker__buf_put(struct broker *b, uint8_t *p, size_t cap);
 /* Makes req->out hold at least n bytes, taking over the reactor's spare response buffer (the
  * largest big one freed lately, pages already mapped) when it is big enough. */
 void broker__response_reserve(struct broker_request *req, size_t n);

@@ -292,6 +292,8 @@ int storage_engine_open(const struct storage_engine_config *cfg, struct storage_
         rc = 0;
     }
     if (cfg->direct_io) direct_io_setup(e);
+    rl_bufpool_init(&e->dbuf, STORAGE_DBUF_MIN_SHIFT, STORAGE_DBUF_MAX_SHIFT, 4,
+                    RL_MAX(e->dio_align, 4096u), STORAGE_DBUF_POOL_BYTES);
     e->dcache_limit = e->direct && cfg->direct_cache_bytes > 0 ? cfg->direct_cache_bytes : 0;
     e->direct_min =
         cfg->direct_min_bytes > 0 ? (uint32_t)cfg->direct_min_bytes : STORAGE_DIRECT_MIN_BYTES;
@@ -383,7 +385,7 @@ void storage_engine_close(struct storage_engine *e) {
     rl_free(e->dirs);
     ckpt_free(e->rp, e->n_rp);
     ckpt_free(e->ls, e->n_ls);
-    storage__dbuf_pool_clear(e);
+    rl_bufpool_clear(&e->dbuf);
     if (e->zeros) munmap(e->zeros, (size_t)e->prealloc);
     rl_free(e->scratch);
     rl_free(e->data_dir);
@@ -400,8 +402,8 @@ bool storage_engine_direct_io(const struct storage_engine *e) {
 
 void storage_engine_memory(const struct storage_engine *e, struct storage_engine_memory *out) {
     out->read_cache_bytes = e->dcache_bytes;
-    out->staging_idle_bytes = e->dbuf_pool_bytes;
-    out->staging_allocs = e->dbuf_allocs;
+    out->staging_idle_bytes = (int64_t)e->dbuf.idle_bytes;
+    out->staging_allocs = e->dbuf.allocs;
 }
 
 bool storage_engine_was_clean(const struct storage_engine *e) {

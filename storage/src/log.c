@@ -282,94 +282,27 @@ static void log_maybe_flush(struct storage_log *log) {
  * An append completes when the writes covering its last byte and everything before it have
  * completed: writes are reaped in file order (dw_head), whatever order the disk finishes them. */
 
-/* The pool class of a staging buffer for len bytes (STORAGE_DBUF_STEP <= len), with its size in
- * *cap, or -1 beyond the largest class: classes grow by a quarter of their power of two. */
-static int dbuf_class(size_t len, size_t *cap) {
-    if (len > STORAGE_COALESCE_MAX_BYTES) return -1;
-    int k = STORAGE_DBUF_MIN_SHIFT;
-    while (((size_t)1 << (k + 1)) < len)
-        k++;
-    size_t q = (size_t)1 << (k - 2), j = (len - RL_MIN(len, (size_t)1 << k) + q - 1) / q;
-    *cap = ((size_t)1 << k) + j * q;
-    return (k - STORAGE_DBUF_MIN_SHIFT) * 4 + (int)j;
-}
-
-/* The size of pool class c's buffers. */
-static void dbuf_class_cap(int c, size_t *cap) {
-    int k = STORAGE_DBUF_MIN_SHIFT + c / 4;
-    *cap = ((size_t)1 << k) + (size_t)(c % 4) * ((size_t)1 << (k - 2));
-}
-
 /* A staging buffer of at least len bytes; *cap gets its size (to the block for small ones, else
- * its class or a larger one), since it may stay in the read cache and counts against it. Buffers
- * from STORAGE_DBUF_STEP come from the engine's pool when it has one: under load each write
- * takes one and each write the read cache drops gives one back, so the memory is touched once.
- * Fresh ones of that size are counted (e->dbuf_allocs). */
+ * its pool class or a larger one), since it may stay in the read cache and counts against it.
+ * Buffers from STORAGE_DBUF_STEP come from the engine's pool when it has one: under load each
+ * write takes one and each write the read cache drops gives one back, so the memory is touched
+ * once. */
 static uint8_t *dbuf_get(struct storage_engine *e, size_t len, size_t *cap) {
     size_t small = (len + e->dio_align - 1) & ~((size_t)e->dio_align - 1);
     if (small < STORAGE_DBUF_STEP) {
         *cap = small;
         return rl_aligned_alloc(e->dio_align, small);
     }
-    size_t page = RL_MAX(e->dio_align, 4096u);
-    int cls = dbuf_class(RL_MAX(len, (size_t)STORAGE_DBUF_STEP), cap);
-    /* The smallest idle buffer that is large enough: appends vary in size, so an exact class
-     * is often empty while larger ones wait (and a fresh buffer costs its page faults). */
-    int c = cls < 0 ? STORAGE_DBUF_CLASSES : cls;
-    while (c < STORAGE_DBUF_CLASSES && !e->dbuf_free[c])
-        c++;
-    if (c == STORAGE_DBUF_CLASSES) {
-        if (cls < 0) *cap = (len + page - 1) / page * page;
-        e->dbuf_allocs++;
-        return rl_aligned_alloc(page, *cap);
-    }
-    uint8_t *b = e->dbuf_free[c];
-    memcpy(&e->dbuf_free[c], b, sizeof(void *));
-    dbuf_class_cap(c, cap);
-    e->dbuf_pool_bytes -= (int64_t)*cap;
-    return b;
+    uint8_t *b = rl_bufpool_get(&e->dbuf, len, cap);
+    if (b) return b;
+    *cap = (len + e->dbuf.align - 1) / e->dbuf.align * e->dbuf.align; /* beyond the classes */
+    return rl_aligned_alloc(e->dbuf.align, *cap);
 }
 
 /* Gives back a staging buffer of cap bytes (from dbuf_get): kept for reuse while the pool has
  * room, else freed. */
 static void dbuf_put(struct storage_engine *e, uint8_t *buf, size_t cap) {
-    size_t class_cap = 0;
-    int cls = cap >= STORAGE_DBUF_STEP ? dbuf_class(cap, &class_cap) : -1;
-    if (cls < 0 || class_cap != cap) {
-        rl_free(buf);
-        return;
-    }
-    /* A full pool keeps its largest buffers: they serve any request. */
-    for (int c = 0; c < cls && e->dbuf_pool_bytes + (int64_t)cap > STORAGE_DBUF_POOL_BYTES;) {
-        void *victim = e->dbuf_free[c];
-        if (!victim) {
-            c++;
-            continue;
-        }
-        memcpy(&e->dbuf_free[c], victim, sizeof(void *));
-        size_t vcap;
-        dbuf_class_cap(c, &vcap);
-        e->dbuf_pool_bytes -= (int64_t)vcap;
-        rl_free(victim);
-    }
-    if (e->dbuf_pool_bytes + (int64_t)cap > STORAGE_DBUF_POOL_BYTES) {
-        rl_free(buf);
-        return;
-    }
-    memcpy(buf, &e->dbuf_free[cls], sizeof(void *));
-    e->dbuf_free[cls] = buf;
-    e->dbuf_pool_bytes += (int64_t)cap;
-}
-
-void storage__dbuf_pool_clear(struct storage_engine *e) {
-    for (int i = 0; i < STORAGE_DBUF_CLASSES; i++) {
-        void *b;
-        while ((b = e->dbuf_free[i])) {
-            memcpy(&e->dbuf_free[i], b, sizeof(void *));
-            rl_free(b);
-        }
-    }
-    e->dbuf_pool_bytes = 0;
+    rl_bufpool_put(&e->dbuf, buf, cap);
 }
 
 /* ---- direct I/O read cache ---------------------------------------------------------------------

@@ -36,15 +36,16 @@
 #define STORAGE_DIRECT_STICKY_NS (200 * 1000000LL)
 /* Direct I/O staging buffers from this size on are page aligned (below it: block aligned). */
 #define STORAGE_DBUF_STEP (64 << 10)
-/* Direct I/O staging buffers from STORAGE_DBUF_STEP up to STORAGE_COALESCE_MAX_BYTES come in
- * size classes, four per doubling, and freed ones are kept for reuse up to this many bytes: a
- * fresh buffer costs a page fault and a zeroed page per 4 KiB, more than the copy into it. */
+/* Direct I/O staging buffers from STORAGE_DBUF_STEP up to STORAGE_COALESCE_MAX_BYTES come from
+ * a pool (rl_bufpool: four size classes per doubling) that keeps freed ones for reuse up to this
+ * many bytes: a fresh buffer costs a page fault and a zeroed page per 4 KiB, more than the copy
+ * into it. */
 #define STORAGE_DBUF_MIN_SHIFT  16 /* log2(STORAGE_DBUF_STEP) */
-#define STORAGE_DBUF_CLASSES    25 /* 64 KiB, 80 KiB, ... 3.5 MiB, 4 MiB */
+#define STORAGE_DBUF_MAX_SHIFT  22 /* log2(STORAGE_COALESCE_MAX_BYTES) */
 #define STORAGE_DBUF_POOL_BYTES (64 << 20)
 _Static_assert(STORAGE_DBUF_STEP == 1 << STORAGE_DBUF_MIN_SHIFT &&
-                   STORAGE_COALESCE_MAX_BYTES == 1u << (STORAGE_DBUF_MIN_SHIFT + 6),
-               "STORAGE_DBUF_CLASSES: 4 classes per doubling from STORAGE_DBUF_STEP, then the max");
+                   STORAGE_COALESCE_MAX_BYTES == 1u << STORAGE_DBUF_MAX_SHIFT,
+               "the staging pool's classes span STORAGE_DBUF_STEP .. STORAGE_COALESCE_MAX_BYTES");
 /* Direct I/O read cache: entries kept per log at most (bounds a lookup's walk). */
 #define STORAGE_DCACHE_MAX_ENTRIES 1024
 /* Direct I/O: a write that stays short this many times in a row fails with EIO. */
@@ -256,10 +257,7 @@ struct storage_engine {
     uint32_t direct_min; /* storage_engine_config.direct_min_bytes */
     int64_t dcache_limit, dcache_bytes;           /* direct_cache_bytes, bytes cached now */
     struct storage_dcache *dc_oldest, *dc_newest; /* every cached write, oldest first */
-    void *dbuf_free[STORAGE_DBUF_CLASSES];        /* idle staging buffers by class (a list
-                                                     linked through their first bytes) */
-    int64_t dbuf_pool_bytes;                      /* bytes in dbuf_free */
-    uint64_t dbuf_allocs;                         /* staging buffers allocated fresh */
+    struct rl_bufpool dbuf;                       /* idle staging buffers */
     struct io_uring ring;
     unsigned ring_entries;
     unsigned uring_inflight;
@@ -301,7 +299,6 @@ void storage__log_sync_indexes(struct storage_log *log, bool sync);
 void storage__log_tick(struct storage_log *log, int64_t now_ms);
 /* Runs completions until the log has nothing in flight. */
 void storage__log_drain(struct storage_log *log);
-void storage__dbuf_pool_clear(struct storage_engine *e);
 void storage__ckpt_note(struct storage_engine *e, const char *topic, int32_t partition,
                         int64_t recovery_point, int64_t start_offset);
 void storage__ckpt_forget(struct storage_engine *e, const char *topic, int32_t partition);

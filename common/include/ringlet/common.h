@@ -47,6 +47,33 @@ char *rl_strdup(const char *s);
 char *rl_strndup(const char *s, size_t n);
 void rl_free(void *ptr);
 
+/* ---- buffer pool: idle buffers by size class, kept for reuse -------------------------------
+ * For large buffers that a hot path frees and needs again (request frames, direct I/O staging):
+ * a fresh one costs page faults and zeroing on first touch, an idle one nothing. Classes run
+ * from 1 << min_shift to 1 << max_shift with `steps` sizes per doubling (1, 2 or 4: 64 KiB,
+ * 80 KiB, 96 KiB, 112 KiB, 128 KiB, ... with 4). Not thread-safe. */
+#define RL_BUFPOOL_MAX_CLASSES 64
+struct rl_bufpool {
+    void *idle[RL_BUFPOOL_MAX_CLASSES]; /* per class, a list linked through the first bytes */
+    int min_shift, steps, n_classes;
+    size_t align;      /* buffer alignment (0: rl_malloc's) */
+    size_t cap_bytes;  /* idle bytes kept at most */
+    size_t idle_bytes; /* idle bytes now */
+    uint64_t allocs;   /* fresh buffers allocated by rl_bufpool_get */
+};
+void rl_bufpool_init(struct rl_bufpool *p, int min_shift, int max_shift, int steps, size_t align,
+                     size_t cap_bytes);
+/* A buffer of at least len bytes (len <= 1 << max_shift, else NULL): the smallest idle one that
+ * is large enough, else a fresh one of len's class. *cap gets its size. */
+void *rl_bufpool_get(struct rl_bufpool *p, size_t len, size_t *cap);
+/* Gives back a buffer of cap bytes. Kept if cap is a class size and the idle bytes stay within
+ * cap_bytes, after freeing smaller idle buffers if that makes room (a larger buffer serves any
+ * request); freed otherwise, so buffers from elsewhere (rl_malloc / rl_aligned_alloc with the
+ * pool's alignment) may be given too. */
+void rl_bufpool_put(struct rl_bufpool *p, void *buf, size_t cap);
+/* Frees every idle buffer. */
+void rl_bufpool_clear(struct rl_bufpool *p);
+
 /* ---- assertions ----------------------------------------------------------------------------
  * RL_BUG_ON(cond): always on; going on would corrupt data, so abort with file:line. */
 void rl_bug(const char *file, int line, const char *expr) __attribute__((noreturn));
