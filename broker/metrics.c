@@ -223,6 +223,17 @@ static void buf_header(struct metrics_buf *mb, enum metric_id id) {
                         metric_defs[id].help, metric_defs[id].name, metric_defs[id].type);
 }
 
+/* One unlabelled sample of metric id, with its HELP and TYPE lines. */
+static void render_int(struct metrics_buf *mb, enum metric_id id, int64_t v) {
+    buf_header(mb, id);
+    metrics__buf_printf(mb, "%s %lld\n", metric_defs[id].name, (long long)v);
+}
+
+static void render_real(struct metrics_buf *mb, enum metric_id id, double v, int decimals) {
+    buf_header(mb, id);
+    metrics__buf_printf(mb, "%s %.*f\n", metric_defs[id].name, decimals, v);
+}
+
 /* A label value with \, " and newline escaped (into a static-size scratch, truncated). */
 static const char *esc(char *out, size_t cap, const char *s, size_t len) {
     size_t j = 0;
@@ -713,20 +724,13 @@ void broker_metrics_tick(struct broker *b, int64_t now_ms) {
         buf_section(&out, pids[k], &pc[k]);
         buf_free(&pc[k]);
     }
-    buf_header(&out, MID_PARTITIONS_OFFLINE);
-    metrics__buf_printf(&out, "ringlet_storage_partitions_offline %lld\n", (long long)offline);
+    render_int(&out, MID_PARTITIONS_OFFLINE, (int64_t)offline);
     if (b->storage) {
         struct storage_engine_memory mem;
         storage_engine_memory(b->storage, &mem);
-        buf_header(&out, MID_READ_CACHE);
-        metrics__buf_printf(&out, "ringlet_storage_read_cache_bytes %lld\n",
-                            (long long)mem.read_cache_bytes);
-        buf_header(&out, MID_STAGING_IDLE);
-        metrics__buf_printf(&out, "ringlet_storage_staging_idle_bytes %lld\n",
-                            (long long)mem.staging_idle_bytes);
-        buf_header(&out, MID_STAGING_ALLOCS);
-        metrics__buf_printf(&out, "ringlet_storage_staging_allocations_total %llu\n",
-                            (unsigned long long)mem.staging_allocs);
+        render_int(&out, MID_READ_CACHE, (int64_t)mem.read_cache_bytes);
+        render_int(&out, MID_STAGING_IDLE, (int64_t)mem.staging_idle_bytes);
+        render_int(&out, MID_STAGING_ALLOCS, (int64_t)mem.staging_allocs);
     }
 
     /* groups */
@@ -805,9 +809,7 @@ void metrics__render(struct broker *b, struct metrics_buf *mb) {
     buf_append(mb, &m->snap);
     int64_t snap_ms = m->snap_mono_ms;
     pthread_mutex_unlock(&m->snap_lock);
-    buf_header(mb, MID_SNAPSHOT_AGE);
-    metrics__buf_printf(mb, "ringlet_metrics_snapshot_age_seconds %.3f\n",
-                        snap_ms ? (double)(now_mono - snap_ms) / 1000.0 : 0.0);
+    render_real(mb, MID_SNAPSHOT_AGE, snap_ms ? (double)(now_mono - snap_ms) / 1000.0 : 0.0, 3);
 
     /* per API */
     buf_header(mb, MID_API_REQUESTS);
@@ -845,65 +847,37 @@ void metrics__render(struct broker *b, struct metrics_buf *mb) {
     buf_header(mb, MID_FSYNC_LATENCY);
     render_hist(mb, "ringlet_storage_fsync_duration_seconds", "", m->fsync_lat,
                 CGET(m->fsync_sum_ns));
-    buf_header(mb, MID_STORAGE_WRITTEN);
-    metrics__buf_printf(mb, "ringlet_storage_written_bytes_total %llu\n",
-                        (unsigned long long)CGET(m->storage_written));
-    buf_header(mb, MID_DISK_READS);
-    metrics__buf_printf(mb, "ringlet_storage_disk_reads_total %llu\n",
-                        (unsigned long long)CGET(m->disk_reads));
-    buf_header(mb, MID_DISK_READ_BYTES);
-    metrics__buf_printf(mb, "ringlet_storage_disk_read_bytes_total %llu\n",
-                        (unsigned long long)CGET(m->disk_read_bytes));
+    render_int(mb, MID_STORAGE_WRITTEN, (int64_t)CGET(m->storage_written));
+    render_int(mb, MID_DISK_READS, (int64_t)CGET(m->disk_reads));
+    render_int(mb, MID_DISK_READ_BYTES, (int64_t)CGET(m->disk_read_bytes));
     uint64_t free_b = 0, total_b = 0;
     if (metrics__disk_space(b->cfg.log_dir, &free_b, &total_b) == 0) {
-        buf_header(mb, MID_DISK_FREE);
-        metrics__buf_printf(mb, "ringlet_storage_disk_free_bytes %llu\n",
-                            (unsigned long long)free_b);
-        buf_header(mb, MID_DISK_TOTAL);
-        metrics__buf_printf(mb, "ringlet_storage_disk_total_bytes %llu\n",
-                            (unsigned long long)total_b);
+        render_int(mb, MID_DISK_FREE, (int64_t)free_b);
+        render_int(mb, MID_DISK_TOTAL, (int64_t)total_b);
         double pct = total_b ? 100.0 * (double)free_b / (double)total_b : 100.0;
         int level = pct < (double)b->cfg.disk_alert_critical_percent ? 2
                     : pct < (double)b->cfg.disk_alert_low_percent    ? 1
                                                                      : 0;
-        buf_header(mb, MID_DISK_ALERT);
-        metrics__buf_printf(mb, "ringlet_storage_disk_alert_level %d\n", level);
+        render_int(mb, MID_DISK_ALERT, (int64_t)level);
     }
 
     /* network */
     uint64_t acc = CGET(m->conn_accepted), clo = CGET(m->conn_closed);
-    buf_header(mb, MID_CONN_OPEN);
-    metrics__buf_printf(mb, "ringlet_connections_open %llu\n",
-                        (unsigned long long)(acc > clo ? acc - clo : 0));
-    buf_header(mb, MID_CONN_ACCEPTED);
-    metrics__buf_printf(mb, "ringlet_connections_accepted_total %llu\n", (unsigned long long)acc);
-    buf_header(mb, MID_CONN_CLOSED);
-    metrics__buf_printf(mb, "ringlet_connections_closed_total %llu\n", (unsigned long long)clo);
-    buf_header(mb, MID_CONN_REJECTED);
-    metrics__buf_printf(mb, "ringlet_connections_rejected_total %llu\n",
-                        (unsigned long long)CGET(m->conn_rejected));
-    buf_header(mb, MID_NET_RX);
-    metrics__buf_printf(mb, "ringlet_network_received_bytes_total %llu\n",
-                        (unsigned long long)CGET(m->net_rx));
-    buf_header(mb, MID_NET_TX);
-    metrics__buf_printf(mb, "ringlet_network_sent_bytes_total %llu\n",
-                        (unsigned long long)CGET(m->net_tx));
+    render_int(mb, MID_CONN_OPEN, (int64_t)(acc > clo ? acc - clo : 0));
+    render_int(mb, MID_CONN_ACCEPTED, (int64_t)acc);
+    render_int(mb, MID_CONN_CLOSED, (int64_t)clo);
+    render_int(mb, MID_CONN_REJECTED, (int64_t)CGET(m->conn_rejected));
+    render_int(mb, MID_NET_RX, (int64_t)CGET(m->net_rx));
+    render_int(mb, MID_NET_TX, (int64_t)CGET(m->net_tx));
 
     /* process */
     struct metrics_process pr;
     metrics__process(&pr);
-    buf_header(mb, MID_PROC_RSS);
-    metrics__buf_printf(mb, "ringlet_process_resident_memory_bytes %llu\n",
-                        (unsigned long long)pr.rss_bytes);
-    buf_header(mb, MID_PROC_CPU);
-    metrics__buf_printf(mb, "ringlet_process_cpu_seconds_total %.2f\n", pr.cpu_seconds);
-    buf_header(mb, MID_PROC_FDS);
-    metrics__buf_printf(mb, "ringlet_process_open_fds %d\n", pr.open_fds);
-    buf_header(mb, MID_PROC_UPTIME);
-    metrics__buf_printf(mb, "ringlet_uptime_seconds %.3f\n",
-                        (double)(now_mono - m->start_mono_ms) / 1000.0);
-    buf_header(mb, MID_PROC_READY);
-    metrics__buf_printf(mb, "ringlet_ready %d\n", __atomic_load_n(&m->ready, __ATOMIC_RELAXED));
+    render_int(mb, MID_PROC_RSS, (int64_t)pr.rss_bytes);
+    render_real(mb, MID_PROC_CPU, pr.cpu_seconds, 2);
+    render_int(mb, MID_PROC_FDS, (int64_t)pr.open_fds);
+    render_real(mb, MID_PROC_UPTIME, (double)(now_mono - m->start_mono_ms) / 1000.0, 3);
+    render_int(mb, MID_PROC_READY, __atomic_load_n(&m->ready, __ATOMIC_RELAXED));
     buf_header(mb, MID_BUILD_INFO);
     metrics__buf_printf(mb, "ringlet_build_info{version=\"%s\",commit=\"%s\"} 1\n", RINGLET_VERSION,
                         RINGLET_GIT_COMMIT);
