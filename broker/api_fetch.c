@@ -94,22 +94,22 @@ static void fetch_read_done(void *arg, int err) {
 }
 
 /* Some partitions' bytes are only on the disk: the request gets a records buffer of its own
- * (the scratch buffer serves the next request meanwhile; the `size` bytes laid out in it, copied
- * or reserved for these reads, move over) and reads them asynchronously; fetch_finish runs when
- * the last read is done. */
+ * (the scratch buffer serves the next request meanwhile; the records already copied into the
+ * `size` bytes laid out in it move over, at the same places) and reads the rest asynchronously;
+ * fetch_finish runs when the last read is done. */
 static void fetch_read_later(struct fetch_ctx *c, uint8_t *buf, bool scratch, size_t size) {
     struct broker_request *req = c->req;
     uint8_t *own = buf;
-    if (scratch) { /* pooled, not from the arena: no zeroing of megabytes per fetch */
+    if (scratch) /* pooled, not from the arena: no zeroing of megabytes per fetch */
         own = c->own = broker__buf_get(req->b, size, &c->own_len);
-        memcpy(own, buf, size);
-    }
     for (int32_t i = 0; i < c->n_parts; i++) {
         struct fetch_part *fp = &c->parts[i];
         if (fp->rd_len <= 0) continue;
         if (!fp->later) {
-            if (fp->out->Records.len > 0)
+            if (fp->out->Records.len > 0) {
+                if (own != buf) memcpy(own + fp->at, buf + fp->at, (size_t)fp->out->Records.len);
                 fp->out->Records = (struct proto_bytes){own + fp->at, fp->out->Records.len};
+            }
             continue;
         }
         size_t got = 0;
