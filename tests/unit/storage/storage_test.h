@@ -48,6 +48,42 @@ static inline char *st_tmpdir(void) {
     return rl_strdup(d);
 }
 
+/* Per-test state of most storage tests: a fresh data directory. A file that keeps more per test
+ * embeds it as the first member of its own fixture (st_fixture_new, st_teardown). */
+struct st_fixture {
+    char *dir;
+};
+
+/* A zeroed fixture of size bytes (a struct beginning with struct st_fixture) with a fresh data
+ * directory. */
+static inline void *st_fixture_new(size_t size) {
+    struct st_fixture *f = rl_calloc(1, size);
+    f->dir = st_tmpdir();
+    return f;
+}
+
+/* cmocka setup: a struct st_fixture. */
+static inline int st_setup(void **state) {
+    *state = st_fixture_new(sizeof(struct st_fixture));
+    return 0;
+}
+
+/* cmocka teardown: removes the data directory and frees the fixture. */
+static inline int st_teardown(void **state) {
+    struct st_fixture *f = *state;
+    st_rm_rf(f->dir);
+    rl_free(f->dir);
+    rl_free(f);
+    return 0;
+}
+
+/* cmocka teardown for tests that inject I/O faults: disarms them, then st_teardown. */
+static inline int st_teardown_faults(void **state) {
+    storage_fault_inject(STORAGE_FAULT_WRITE, 0, 0, false);
+    storage_fault_inject(STORAGE_FAULT_FSYNC, 0, 0, false);
+    return st_teardown(state);
+}
+
 /* Appends one batch of nrec records (value_size bytes each, timestamps ts, ts+1, ...) to w and
  * returns its size. */
 static inline size_t st_make_batch(struct proto_writer *w, int nrec, size_t value_size,
@@ -105,6 +141,37 @@ static inline int st_append_sync(struct storage_engine *e, struct storage_log *l
     rl_free(copy);
     if (base) *base = b;
     return rc;
+}
+
+/* Appends a copy of buf (one batch of nrec records) durably until an append fails (at most 1000
+ * times), checking that each lands at the end of the log; returns the error and sets *end to the
+ * end offset after the last append that succeeded. */
+static inline int st_append_until_error(struct storage_engine *e, struct storage_log *log,
+                                        const uint8_t *buf, size_t len, int nrec, int64_t *end) {
+    int64_t good_end = storage_log_end_offset(log);
+    int err = 0;
+    for (int i = 0; i < 1000 && !err; i++) {
+        int64_t base;
+        err = st_append_sync(e, log, buf, len, true, &base);
+        if (!err) {
+            assert_int_equal(base, good_end);
+            good_end += nrec;
+        }
+    }
+    *end = good_end;
+    return err;
+}
+
+/* Writes a 512 KiB filler file at path (deleted later to free space), fsynced if sync is set. */
+static inline void st_write_filler(const char *path, bool sync) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    static uint8_t chunk[64 << 10];
+    memset(chunk, 0x5a, sizeof(chunk));
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(write(fd, chunk, sizeof(chunk)), sizeof(chunk));
+    if (sync) assert_int_equal(fsync(fd), 0);
+    close(fd);
 }
 
 /* Appends one fresh batch of nrec records synchronously; returns the callback's error. */
@@ -175,18 +242,31 @@ static inline void st_check_direct(const struct storage_engine_config *cfg,
     if (!cfg->direct_io) assert_false(storage_engine_direct_io(e));
 }
 
-static inline struct storage_engine *st_engine(const char *dir, enum storage_flush_policy p,
-                                               int64_t prealloc, bool posix) {
-    struct storage_engine_config cfg = {
+/* The engine config the tests start from (buffered writes; 64 ring entries). */
+static inline struct storage_engine_config
+st_engine_cfg(const char *dir, enum storage_flush_policy p, int64_t prealloc, bool posix) {
+    return (struct storage_engine_config){
         .data_dir = dir,
         .flush_policy = p,
         .segment_preallocate_bytes = prealloc,
         .ring_entries = 64,
         .use_posix_io = posix,
     };
-    st_direct_apply(&cfg);
+}
+
+/* Opens an engine with cfg; the open must succeed. */
+static inline struct storage_engine *st_engine_open(const struct storage_engine_config *cfg) {
     struct storage_engine *e = NULL;
-    assert_int_equal(storage_engine_open(&cfg, &e), 0);
+    assert_int_equal(storage_engine_open(cfg, &e), 0);
+    return e;
+}
+
+/* An engine in the test's mode (st_direct_apply). */
+static inline struct storage_engine *st_engine(const char *dir, enum storage_flush_policy p,
+                                               int64_t prealloc, bool posix) {
+    struct storage_engine_config cfg = st_engine_cfg(dir, p, prealloc, posix);
+    st_direct_apply(&cfg);
+    struct storage_engine *e = st_engine_open(&cfg);
     st_check_direct(&cfg, e);
     return e;
 }
@@ -203,6 +283,19 @@ static inline void st_make_unclean(const char *dir) {
     char p[1024];
     snprintf(p, sizeof(p), "%s/.kafka_cleanshutdown", dir);
     unlink(p);
+}
+
+/* Forks a child that reports to the parent through a pipe: returns the child's pid (0 in the
+ * child) and sets *fd to the write end in the child, the read end in the parent (each closes the
+ * other end). */
+static inline pid_t st_fork_reporter(int *fd) {
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    close(pid == 0 ? pfd[0] : pfd[1]);
+    *fd = pid == 0 ? pfd[1] : pfd[0];
+    return pid;
 }
 
 static inline off_t st_file_size(const char *path) {

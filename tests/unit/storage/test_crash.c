@@ -97,22 +97,18 @@ static void test_crash(void **state) {
     int64_t t0 = rl_mono_ms(), max_durable = 0;
     int rounds = 0;
     for (; rounds < ROUNDS && rl_mono_ms() - t0 < BUDGET_MS; rounds++) {
-        int pfd[2];
-        assert_int_equal(pipe(pfd), 0);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
+        int fd;
+        pid_t pid = st_fork_reporter(&fd);
         if (pid == 0) {
-            close(pfd[0]);
-            report_fd = pfd[1];
+            report_fd = fd;
             child(dir, seed + (unsigned)rounds);
             _exit(0);
         }
-        close(pfd[1]);
         int64_t until = rl_mono_ms() + 5 + rand() % 150;
         while (rl_mono_ms() < until) {
-            struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+            struct pollfd p = {.fd = fd, .events = POLLIN};
             poll(&p, 1, 5);
-            drain_reports(pfd[0], &max_durable, false);
+            drain_reports(fd, &max_durable, false);
         }
         kill(pid, SIGKILL);
         int status;
@@ -120,8 +116,8 @@ static void test_crash(void **state) {
         if (!WIFSIGNALED(status))
             fail_msg("round %d: child exited with status %d instead of being killed", rounds,
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        drain_reports(pfd[0], &max_durable, true);
-        close(pfd[0]);
+        drain_reports(fd, &max_durable, true);
+        close(fd);
 
         st_make_unclean(dir);
         struct storage_engine *e = st_engine(dir, STORAGE_FLUSH_GROUP_COMMIT, 256 << 10, false);

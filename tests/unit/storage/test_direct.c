@@ -18,10 +18,6 @@
 
 #include "storage_test.h"
 
-struct fixture {
-    char *dir;
-};
-
 static const char *check_phase = ""; /* named in file-check failure messages */
 
 /* Direct engines: direct_min_bytes (1 = every append with O_DIRECT, 0 = the default: small
@@ -34,20 +30,7 @@ static int setup(void **state) {
     check_phase = "";
     g_min = 1;
     g_cache = 0;
-    struct fixture *f = rl_calloc(1, sizeof(*f));
-    f->dir = st_tmpdir();
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    struct fixture *f = *state;
-    storage_fault_inject(STORAGE_FAULT_WRITE, 0, 0, false);
-    storage_fault_inject(STORAGE_FAULT_FSYNC, 0, 0, false);
-    st_rm_rf(f->dir);
-    rl_free(f->dir);
-    rl_free(f);
-    return 0;
+    return st_setup(state);
 }
 
 /* The tests rely on real direct I/O: skipped where the data dir is on tmpfs. */
@@ -60,18 +43,11 @@ static void need_direct_fs(const char *dir) {
 
 static struct storage_engine *d_engine(const char *dir, enum storage_flush_policy p,
                                        int64_t prealloc, bool posix, bool direct) {
-    struct storage_engine_config cfg = {
-        .data_dir = dir,
-        .flush_policy = p,
-        .segment_preallocate_bytes = prealloc,
-        .ring_entries = 64,
-        .use_posix_io = posix,
-        .direct_io = direct,
-        .direct_min_bytes = direct ? g_min : 0,
-        .direct_cache_bytes = direct ? g_cache : 0,
-    };
-    struct storage_engine *e = NULL;
-    assert_int_equal(storage_engine_open(&cfg, &e), 0);
+    struct storage_engine_config cfg = st_engine_cfg(dir, p, prealloc, posix);
+    cfg.direct_io = direct;
+    cfg.direct_min_bytes = direct ? g_min : 0;
+    cfg.direct_cache_bytes = direct ? g_cache : 0;
+    struct storage_engine *e = st_engine_open(&cfg);
     assert_int_equal(storage_engine_direct_io(e), direct);
     return e;
 }
@@ -405,7 +381,7 @@ static void files_equal(const char *a, const char *b) {
 
 /* The same appends through a buffered and a direct engine give byte-identical files; the
  * direct engine's data reads back while it is open. */
-static void identical_case(struct fixture *f, bool posix, int64_t prealloc,
+static void identical_case(struct st_fixture *f, bool posix, int64_t prealloc,
                            enum storage_flush_policy p) {
     need_direct_fs(f->dir);
     char dirs[2][600];
@@ -467,7 +443,7 @@ static void test_identical_cached(void **state) { /* reads from the staging buff
 /* After every completed append, a read from the previous end offset returns exactly the batch
  * just appended, and the one before it (whose last block the new write re-wrote) is unchanged:
  * the page cache a read filled is never stale after an O_DIRECT write. */
-static void read_each_case(struct fixture *f, bool posix, int64_t prealloc) {
+static void read_each_case(struct st_fixture *f, bool posix, int64_t prealloc) {
     need_direct_fs(f->dir);
     struct storage_engine *e = d_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, prealloc, posix, true);
     struct storage_log *log = st_log(e, "each", NULL);
@@ -582,21 +558,15 @@ static void child_unclean(const char *dir, int64_t prealloc, int fd) {
     _exit(0);
 }
 
-static void unclean_case(struct fixture *f, int64_t child_prealloc, bool reopen_direct) {
+static void unclean_case(struct st_fixture *f, int64_t child_prealloc, bool reopen_direct) {
     need_direct_fs(f->dir);
-    int pfd[2];
-    assert_int_equal(pipe(pfd), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(pfd[0]);
-        child_unclean(f->dir, child_prealloc, pfd[1]);
-    }
-    close(pfd[1]);
+    int fd;
+    pid_t pid = st_fork_reporter(&fd);
+    if (pid == 0) child_unclean(f->dir, child_prealloc, fd);
     int64_t durable = 0, v;
-    while (read(pfd[0], &v, sizeof(v)) == (ssize_t)sizeof(v))
+    while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
         if (v > durable) durable = v;
-    close(pfd[0]);
+    close(fd);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -677,7 +647,7 @@ static void test_unclean_reopen_buffered(void **state) {
 /* ---- segment roll ------------------------------------------------------------------------ */
 
 static void test_segment_roll(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     need_direct_fs(f->dir);
     struct storage_engine *e = d_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 32 << 10, false, true);
     struct storage_log_config lc;
@@ -771,7 +741,7 @@ static void seal_case(const char *dir, int64_t prealloc, bool durable, bool reap
 }
 
 static void test_seal_cuts_padding(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     need_direct_fs(f->dir);
     for (int k = 0; k < 8; k++) {
         char d[600];
@@ -785,7 +755,7 @@ static void test_seal_cuts_padding(void **state) {
 /* ---- truncate and delete-records --------------------------------------------------------- */
 
 static void test_truncate_delete_records(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     need_direct_fs(f->dir);
     struct storage_engine *e = d_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 8 << 10, false, true);
     struct storage_log_config lc;
@@ -858,7 +828,7 @@ static void test_truncate_delete_records(void **state) {
 /* ---- mode switch ------------------------------------------------------------------------- */
 
 static void test_mode_switch(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     need_direct_fs(f->dir);
     struct storage_log_config lc;
     storage_log_config_default(&lc);
@@ -907,7 +877,7 @@ static void test_truncate_delete_records_cached(void **state) { /* the cut drops
 
 /* Three appends in flight, the second write fails: the second and third report the error, the
  * next append cuts back and succeeds, the earlier data is intact. */
-static void fault_error_case(struct fixture *f, bool posix, int err) {
+static void fault_error_case(struct st_fixture *f, bool posix, int err) {
     need_direct_fs(f->dir);
     struct storage_engine *e = d_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, posix, true);
     struct storage_log *log = st_log(e, "fault", NULL);
@@ -969,7 +939,7 @@ static void test_fault_enospc_uring(void **state) {
 
 /* A direct write comes back short (with appends queued behind it): the rest is written, every
  * append succeeds, the data is exact. */
-static void fault_short_case(struct fixture *f, bool posix) {
+static void fault_short_case(struct st_fixture *f, bool posix) {
     need_direct_fs(f->dir);
     struct storage_engine *e = d_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, posix, true);
     struct storage_log *log = st_log(e, "short", NULL);
@@ -1005,7 +975,7 @@ static void fault_short_case(struct fixture *f, bool posix) {
  * with the nth direct write failing (or short) for every n from 1 to 5: whatever the write
  * boundaries, the appends that succeed are a prefix, the rest report the error, the end offset
  * is the prefix's end, the next append continues there, and all data reads back exactly. */
-static void fault_sweep_case(struct fixture *f, bool posix, bool durable) {
+static void fault_sweep_case(struct st_fixture *f, bool posix, bool durable) {
     need_direct_fs(f->dir);
     struct storage_engine *e = d_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, posix, true);
     struct storage_log *log = st_log(e, "sweep", NULL);
@@ -1183,33 +1153,20 @@ static void test_disk_full_ext4(void **state) {
     char filler[700], data[700];
     snprintf(filler, sizeof(filler), "%s/filler", l->mnt);
     snprintf(data, sizeof(data), "%s/data", l->mnt);
-    int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    static uint8_t chunk[64 << 10];
-    memset(chunk, 0x5a, sizeof(chunk));
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(write(fd, chunk, sizeof(chunk)), sizeof(chunk));
-    assert_int_equal(fsync(fd), 0);
-    close(fd); /* 512 KiB to free later */
+    st_write_filler(filler, true);
 
     struct storage_engine *e = d_engine(data, STORAGE_FLUSH_GROUP_COMMIT, 128 << 10, false, true);
     struct storage_log *log = st_log(e, "full", NULL);
     struct proto_writer w;
     proto_writer_init(&w);
     st_make_batch(&w, 16, 1000, 1); /* ~16 KiB, not a multiple of the block size */
-    struct exp_log x = {0};
-    int64_t good_end = 0;
-    int err = 0;
-    for (int i = 0; i < 1000 && !err; i++) {
-        int64_t base;
-        err = st_append_sync(e, log, w.buf, w.len, true, &base);
-        if (!err) {
-            assert_int_equal(base, good_end);
-            proto_batch_set_base_offset(w.buf, base);
-            proto_batch_set_leader_epoch(w.buf, 7);
-            exp_add(&x, w.buf, w.len);
-            good_end += 16;
-        }
+    int64_t good_end;
+    int err = st_append_until_error(e, log, w.buf, w.len, 16, &good_end);
+    struct exp_log x = {0}; /* the batches that went in, as the appends stamped them */
+    for (int64_t base = 0; base < good_end; base += 16) {
+        proto_batch_set_base_offset(w.buf, base);
+        proto_batch_set_leader_epoch(w.buf, 7);
+        exp_add(&x, w.buf, w.len);
     }
     assert_int_equal(err, -ENOSPC);
     assert_true(good_end > 16 * 50); /* about 2 MiB went in */
@@ -1235,7 +1192,7 @@ static void test_disk_full_ext4(void **state) {
 
     /* space freed: appends work again, at the right offset */
     assert_int_equal(unlink(filler), 0);
-    fd = open(l->mnt, O_RDONLY | O_DIRECTORY);
+    int fd = open(l->mnt, O_RDONLY | O_DIRECTORY);
     assert_true(fd >= 0);
     assert_int_equal(syncfs(fd), 0); /* the freed blocks become allocatable at the commit */
     close(fd);
@@ -1267,7 +1224,7 @@ static void test_disk_full_ext4(void **state) {
  * (With exact classes only, about one write in ten allocated a fresh buffer here.) Newest
  * data read from those larger buffers and from the files is still byte for byte right. */
 static void test_staging_pool_reuse(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     need_direct_fs(f->dir);
     g_cache = 96 << 20; /* above the 64 MiB idle pool: evictions alone would not fit in it */
     struct storage_engine *e = d_engine(f->dir, STORAGE_FLUSH_NONE, 0, false, true);
@@ -1317,37 +1274,40 @@ static void test_staging_pool_reuse(void **state) {
 int main(void) {
     rl_log_set_level(getenv("RINGLET_TEST_LOG") ? RL_LOG_INFO : RL_LOG_ERROR + 1); /* debugging */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_identical_uring_prealloc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identical_uring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identical_posix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identical_flush_none, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identical_hybrid, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identical_cached, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_each_uring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_each_uring_prealloc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_each_posix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_each_cached, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_each_hybrid, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unclean_prealloc_reopen_direct, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unclean_prealloc_reopen_buffered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unclean_reopen_direct, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unclean_reopen_buffered, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_segment_roll, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_segment_roll_hybrid_cached, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_seal_cuts_padding, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncate_delete_records, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncate_delete_records_cached, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mode_switch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_staging_pool_reuse, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_eio_uring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_eio_posix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_eio_cached, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_enospc_uring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_short_uring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_sweep_uring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_sweep_posix_durable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_sweep_cached, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fault_short_posix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identical_uring_prealloc, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_identical_uring, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_identical_posix, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_identical_flush_none, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_identical_hybrid, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_identical_cached, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_read_each_uring, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_read_each_uring_prealloc, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_read_each_posix, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_read_each_cached, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_read_each_hybrid, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_unclean_prealloc_reopen_direct, setup,
+                                        st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_unclean_prealloc_reopen_buffered, setup,
+                                        st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_unclean_reopen_direct, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_unclean_reopen_buffered, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_segment_roll, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_segment_roll_hybrid_cached, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_seal_cuts_padding, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_truncate_delete_records, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_truncate_delete_records_cached, setup,
+                                        st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_mode_switch, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_staging_pool_reuse, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_eio_uring, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_eio_posix, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_eio_cached, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_enospc_uring, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_short_uring, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_sweep_uring, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_sweep_posix_durable, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_sweep_cached, setup, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fault_short_posix, setup, st_teardown_faults),
         cmocka_unit_test_setup_teardown(test_disk_full_ext4, loop_setup, loop_teardown),
     };
     const char *only = getenv("RINGLET_TEST_FILTER"); /* run one test by name (debugging) */

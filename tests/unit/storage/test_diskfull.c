@@ -21,13 +21,7 @@ static void test_disk_full(void **state) {
     (void)state;
     char filler[600];
     snprintf(filler, sizeof(filler), "%s/filler", mnt);
-    int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    assert_true(fd >= 0);
-    static uint8_t chunk[64 << 10];
-    memset(chunk, 0x5a, sizeof(chunk));
-    for (int i = 0; i < 8; i++)
-        assert_int_equal(write(fd, chunk, sizeof(chunk)), sizeof(chunk));
-    close(fd); /* 512 KiB to free later */
+    st_write_filler(filler, false);
 
     char data[600];
     snprintf(data, sizeof(data), "%s/data", mnt);
@@ -36,16 +30,8 @@ static void test_disk_full(void **state) {
     struct proto_writer w;
     proto_writer_init(&w);
     st_make_batch(&w, 16, 1000, 1); /* ~16 KiB */
-    int64_t good_end = 0;
-    int err = 0;
-    for (int i = 0; i < 1000 && !err; i++) {
-        int64_t base;
-        err = st_append_sync(e, log, w.buf, w.len, true, &base);
-        if (!err) {
-            assert_int_equal(base, good_end);
-            good_end += 16;
-        }
-    }
+    int64_t good_end;
+    int err = st_append_until_error(e, log, w.buf, w.len, 16, &good_end);
     assert_int_equal(err, -ENOSPC);
     assert_true(good_end > 0);
     assert_int_equal(storage_log_error(log), -ENOSPC);

@@ -88,26 +88,17 @@ static void check_synced(struct storage_log *log, const struct done *d, size_t l
              (long long)d->base, (long long)sl.file_pos, (unsigned long)st.st_ino);
 }
 
+/* A fresh data directory and no recorded events for each test. */
+static int setup(void **state) {
+    int rc = st_setup(state);
+    n_evs = 0;
+    return rc;
+}
+
 /* mode 0: all appends queued at once; 1: each reaped (its write done, the fsync in flight)
  * before the next; 2: in groups of three. */
-static char *dir; /* per test, removed by teardown */
-
-static int setup(void **state) {
-    (void)state;
-    dir = st_tmpdir();
-    n_evs = 0;
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    st_rm_rf(dir);
-    rl_free(dir);
-    return 0;
-}
-
-static void durable_case(int mode, int64_t prealloc) {
-    struct storage_engine *e = st_engine(dir, STORAGE_FLUSH_GROUP_COMMIT, prealloc, true);
+static void durable_case(const struct st_fixture *f, int mode, int64_t prealloc) {
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, prealloc, true);
     struct storage_log_config lc;
     storage_log_config_default(&lc);
     lc.segment_bytes = 3000;
@@ -142,34 +133,29 @@ static void durable_case(int mode, int64_t prealloc) {
 }
 
 static void test_durable_all_queued(void **state) {
-    (void)state;
-    durable_case(0, 0);
+    durable_case(*state, 0, 0);
 }
 static void test_durable_reaped_each(void **state) {
-    (void)state;
-    durable_case(1, 0);
+    durable_case(*state, 1, 0);
 }
 static void test_durable_groups(void **state) {
-    (void)state;
-    durable_case(2, 0);
+    durable_case(*state, 2, 0);
 }
 static void test_durable_all_queued_prealloc(void **state) {
-    (void)state;
-    durable_case(0, 4096);
+    durable_case(*state, 0, 4096);
 }
 static void test_durable_reaped_each_prealloc(void **state) {
-    (void)state;
-    durable_case(1, 4096);
+    durable_case(*state, 1, 4096);
 }
 
 int main(void) {
     rl_log_set_level(RL_LOG_ERROR + 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_durable_all_queued, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_durable_reaped_each, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_durable_groups, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_durable_all_queued_prealloc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_durable_reaped_each_prealloc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_durable_all_queued, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_durable_reaped_each, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_durable_groups, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_durable_all_queued_prealloc, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_durable_reaped_each_prealloc, setup, st_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

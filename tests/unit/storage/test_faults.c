@@ -8,13 +8,12 @@
 #include "storage_test.h"
 
 struct fixture {
-    char *dir;
+    struct st_fixture st; /* first: st_teardown_faults frees the fixture */
     bool posix;
 };
 
 static int setup_common(void **state, bool posix) {
-    struct fixture *f = rl_calloc(1, sizeof(*f));
-    f->dir = st_tmpdir();
+    struct fixture *f = st_fixture_new(sizeof(*f));
     f->posix = posix;
     *state = f;
     return 0;
@@ -26,18 +25,8 @@ static int setup_posix(void **state) {
     return setup_common(state, true);
 }
 
-static int teardown(void **state) {
-    struct fixture *f = *state;
-    storage_fault_inject(STORAGE_FAULT_WRITE, 0, 0, false);
-    storage_fault_inject(STORAGE_FAULT_FSYNC, 0, 0, false);
-    st_rm_rf(f->dir);
-    rl_free(f->dir);
-    rl_free(f);
-    return 0;
-}
-
 static void check_reopen(struct fixture *f, int64_t end) {
-    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
+    struct storage_engine *e = st_engine(f->st.dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
     struct storage_log *log = st_log(e, "f", NULL);
     assert_int_equal(storage_log_end_offset(log), end);
     st_check_log(log);
@@ -46,7 +35,7 @@ static void check_reopen(struct fixture *f, int64_t end) {
 
 static void write_error(void **state, int err) {
     struct fixture *f = *state;
-    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
+    struct storage_engine *e = st_engine(f->st.dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
     struct storage_log *log = st_log(e, "f", NULL);
     for (int i = 0; i < 5; i++)
         assert_int_equal(st_append_records(e, log, 5, 100, i, true, NULL), 0);
@@ -97,7 +86,7 @@ static void test_write_enospc(void **state) {
 
 static void test_fsync_eio(void **state) {
     struct fixture *f = *state;
-    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
+    struct storage_engine *e = st_engine(f->st.dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
     struct storage_log *log = st_log(e, "f", NULL);
     for (int i = 0; i < 2; i++)
         assert_int_equal(st_append_records(e, log, 5, 100, i, true, NULL), 0);
@@ -120,7 +109,7 @@ static void test_fsync_eio(void **state) {
 
 static void test_short_write(void **state) {
     struct fixture *f = *state;
-    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
+    struct storage_engine *e = st_engine(f->st.dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, f->posix);
     struct storage_log *log = st_log(e, "f", NULL);
     assert_int_equal(st_append_records(e, log, 5, 100, 1, true, NULL), 0);
     storage_fault_inject(STORAGE_FAULT_WRITE, 1, 0, true);
@@ -165,7 +154,7 @@ static void test_coalesced_writes(void **state) {
         fprintf(stderr, "test_coalesced_writes: counts buffered writes, skipped in direct mode\n");
         skip();
     }
-    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, f->posix);
+    struct storage_engine *e = st_engine(f->st.dir, STORAGE_FLUSH_GROUP_COMMIT, 0, f->posix);
     struct storage_log *log = st_log(e, "f", NULL);
     struct st_result r[8];
 
@@ -207,15 +196,15 @@ static void test_coalesced_writes(void **state) {
 int main(void) {
     rl_log_set_level(RL_LOG_ERROR + 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_write_eio, setup_uring, teardown),
-        cmocka_unit_test_setup_teardown(test_write_enospc, setup_uring, teardown),
-        cmocka_unit_test_setup_teardown(test_fsync_eio, setup_uring, teardown),
-        cmocka_unit_test_setup_teardown(test_short_write, setup_uring, teardown),
-        cmocka_unit_test_setup_teardown(test_write_eio, setup_posix, teardown),
-        cmocka_unit_test_setup_teardown(test_fsync_eio, setup_posix, teardown),
-        cmocka_unit_test_setup_teardown(test_short_write, setup_posix, teardown),
-        cmocka_unit_test_setup_teardown(test_coalesced_writes, setup_uring, teardown),
-        cmocka_unit_test_setup_teardown(test_coalesced_writes, setup_posix, teardown),
+        cmocka_unit_test_setup_teardown(test_write_eio, setup_uring, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_write_enospc, setup_uring, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fsync_eio, setup_uring, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_short_write, setup_uring, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_write_eio, setup_posix, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_fsync_eio, setup_posix, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_short_write, setup_posix, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_coalesced_writes, setup_uring, st_teardown_faults),
+        cmocka_unit_test_setup_teardown(test_coalesced_writes, setup_posix, st_teardown_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,25 +10,6 @@
 
 #include "storage_test.h"
 
-struct fixture {
-    char *dir;
-};
-
-static int setup(void **state) {
-    struct fixture *f = rl_calloc(1, sizeof(*f));
-    f->dir = st_tmpdir();
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    struct fixture *f = *state;
-    st_rm_rf(f->dir);
-    rl_free(f->dir);
-    rl_free(f);
-    return 0;
-}
-
 static void small_cfg(struct storage_log_config *c) {
     storage_log_config_default(c);
     c->index_interval_bytes = 256;
@@ -93,16 +74,16 @@ static void run_basic(const char *dir, enum storage_flush_policy p, bool posix) 
 }
 
 static void test_basic_group_commit(void **state) {
-    run_basic(((struct fixture *)*state)->dir, STORAGE_FLUSH_GROUP_COMMIT, false);
+    run_basic(((struct st_fixture *)*state)->dir, STORAGE_FLUSH_GROUP_COMMIT, false);
 }
 static void test_basic_interval(void **state) {
-    run_basic(((struct fixture *)*state)->dir, STORAGE_FLUSH_INTERVAL, false);
+    run_basic(((struct st_fixture *)*state)->dir, STORAGE_FLUSH_INTERVAL, false);
 }
 static void test_basic_none(void **state) {
-    run_basic(((struct fixture *)*state)->dir, STORAGE_FLUSH_NONE, false);
+    run_basic(((struct st_fixture *)*state)->dir, STORAGE_FLUSH_NONE, false);
 }
 static void test_basic_posix(void **state) {
-    run_basic(((struct fixture *)*state)->dir, STORAGE_FLUSH_GROUP_COMMIT, true);
+    run_basic(((struct st_fixture *)*state)->dir, STORAGE_FLUSH_GROUP_COMMIT, true);
 }
 
 /* Many durable appends in flight at once all complete, in offset order. */
@@ -119,7 +100,7 @@ static void order_cb(void *arg, int err, int64_t base) {
 }
 
 static void test_group_commit_concurrent(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 20, false);
     struct storage_log *log = st_log(e, "gc", NULL);
     enum { N = 200 };
@@ -144,7 +125,7 @@ static void test_group_commit_concurrent(void **state) {
 }
 
 static void test_bad_batch_rejected(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
     struct storage_log *log = st_log(e, "bad", NULL);
     append_n(e, log, 1, true);
@@ -168,7 +149,7 @@ static void test_bad_batch_rejected(void **state) {
 
 /* Several batches in one append, and KIP-74 reads. */
 static void test_read_max_bytes(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_NONE, 0, false);
     struct storage_log_config cfg;
     small_cfg(&cfg);
@@ -199,7 +180,7 @@ static void test_read_max_bytes(void **state) {
 }
 
 static void test_index_and_timeindex(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
     struct storage_log_config cfg;
     small_cfg(&cfg);
@@ -249,7 +230,7 @@ static void test_index_and_timeindex(void **state) {
 }
 
 static void test_roll_and_retention(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 4096, false);
     struct storage_log_config cfg;
     small_cfg(&cfg);
@@ -304,7 +285,7 @@ static void test_roll_and_retention(void **state) {
 }
 
 static void test_segment_ms_roll(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_NONE, 0, false);
     struct storage_log_config cfg;
     small_cfg(&cfg);
@@ -321,7 +302,7 @@ static void test_segment_ms_roll(void **state) {
 }
 
 static void test_delete_records(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
     struct storage_log_config cfg;
     small_cfg(&cfg);
@@ -363,7 +344,7 @@ static void test_delete_records(void **state) {
 }
 
 static void test_truncate(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 8192, false);
     struct storage_log_config cfg;
     small_cfg(&cfg);
@@ -399,7 +380,7 @@ static void test_truncate(void **state) {
 }
 
 static void test_unclean_reopen(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
     struct storage_log_config cfg;
     small_cfg(&cfg);
@@ -424,7 +405,7 @@ static void found_dir(void *arg, const char *topic, int32_t partition) {
 }
 
 static void test_dirs_and_delete(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
     struct storage_log *log;
     assert_int_equal(storage_log_open(e, "my-topic", 3, NULL, &log), 0);
@@ -462,7 +443,7 @@ static int scan_cb(void *arg, const uint8_t *batch, size_t len) {
 }
 
 static void test_scan(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
     struct storage_log *log = st_log(e, "scan", NULL);
     append_n(e, log, 10, false);
@@ -505,7 +486,7 @@ static void skip_on_tmpfs(const char *dir) {
 /* cache_tail_bytes: data older than the newest 1 MiB leaves the page cache after two ticks
  * (the first starts writeback, the second drops); with 0 it stays cached, unless written with
  * O_DIRECT (direct variant), which never caches it. */
-static void cache_case(struct fixture *f, int64_t tail, bool expect_dropped) {
+static void cache_case(struct st_fixture *f, int64_t tail, bool expect_dropped) {
     skip_on_tmpfs(f->dir);
     struct storage_engine_config cfg = {
         .data_dir = f->dir, .flush_policy = STORAGE_FLUSH_NONE, .cache_tail_bytes = tail};
@@ -544,7 +525,7 @@ static void cache_case(struct fixture *f, int64_t tail, bool expect_dropped) {
 /* Without any tick: a log trims its cache every 64 MiB appended; durable (fsynced, clean) data
  * goes at the first ask. */
 static void test_cache_tail_by_volume(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     skip_on_tmpfs(f->dir);
     struct storage_engine_config cfg = {.data_dir = f->dir,
                                         .flush_policy = STORAGE_FLUSH_GROUP_COMMIT,
@@ -578,24 +559,24 @@ static void test_cache_tail_off(void **state) {
 int main(void) {
     rl_log_set_level(RL_LOG_WARN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_basic_group_commit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_basic_interval, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_basic_none, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_basic_posix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_commit_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_batch_rejected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_max_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_index_and_timeindex, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_roll_and_retention, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_segment_ms_roll, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_records, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unclean_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dirs_and_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_scan, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache_tail_dropped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache_tail_off, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cache_tail_by_volume, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_basic_group_commit, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_basic_interval, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_basic_none, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_basic_posix, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit_concurrent, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_batch_rejected, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_read_max_bytes, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_index_and_timeindex, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_roll_and_retention, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_segment_ms_roll, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_records, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_truncate, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_unclean_reopen, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_dirs_and_delete, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_scan, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_tail_dropped, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_tail_off, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_cache_tail_by_volume, st_setup, st_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

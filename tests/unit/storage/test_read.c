@@ -13,38 +13,13 @@
 
 #include "storage_test.h"
 
-struct fixture {
-    char *dir;
-};
-
-static int setup(void **state) {
-    struct fixture *f = rl_calloc(1, sizeof(*f));
-    f->dir = st_tmpdir();
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    struct fixture *f = *state;
-    st_rm_rf(f->dir);
-    rl_free(f->dir);
-    rl_free(f);
-    return 0;
-}
-
 /* A group-commit engine in the test's mode; direct engines keep dcache bytes of the newest data
  * in memory (0: every read goes to the file). */
 static struct storage_engine *r_engine(const char *dir, bool posix, int64_t dcache) {
-    struct storage_engine_config cfg = {
-        .data_dir = dir,
-        .flush_policy = STORAGE_FLUSH_GROUP_COMMIT,
-        .ring_entries = 64,
-        .use_posix_io = posix,
-    };
+    struct storage_engine_config cfg = st_engine_cfg(dir, STORAGE_FLUSH_GROUP_COMMIT, 0, posix);
     st_direct_apply(&cfg);
     if (cfg.direct_io) cfg.direct_cache_bytes = dcache;
-    struct storage_engine *e = NULL;
-    assert_int_equal(storage_engine_open(&cfg, &e), 0);
+    struct storage_engine *e = st_engine_open(&cfg);
     st_check_direct(&cfg, e);
     return e;
 }
@@ -290,13 +265,13 @@ static void run_matches_copy(const char *dir, bool posix, int64_t dcache) {
 }
 
 static void test_matches_copy_uring(void **state) {
-    run_matches_copy(((struct fixture *)*state)->dir, false, 0);
+    run_matches_copy(((struct st_fixture *)*state)->dir, false, 0);
 }
 static void test_matches_copy_posix(void **state) {
-    run_matches_copy(((struct fixture *)*state)->dir, true, 0);
+    run_matches_copy(((struct st_fixture *)*state)->dir, true, 0);
 }
 static void test_matches_copy_cached(void **state) {
-    run_matches_copy(((struct fixture *)*state)->dir, false, 1 << 20);
+    run_matches_copy(((struct st_fixture *)*state)->dir, false, 1 << 20);
 }
 
 /* ---- 2. data evicted from the page cache -------------------------------------------------- */
@@ -387,10 +362,10 @@ static void run_evicted(const char *dir, int64_t dcache) {
 }
 
 static void test_evicted(void **state) {
-    run_evicted(((struct fixture *)*state)->dir, 0);
+    run_evicted(((struct st_fixture *)*state)->dir, 0);
 }
 static void test_evicted_cached(void **state) {
-    run_evicted(((struct fixture *)*state)->dir, 16 << 10); /* the newest few appends */
+    run_evicted(((struct st_fixture *)*state)->dir, 16 << 10); /* the newest few appends */
 }
 
 /* ---- 3. many reads in flight -------------------------------------------------------------- */
@@ -419,16 +394,16 @@ static void run_many(const char *dir, bool posix) {
 }
 
 static void test_many_uring(void **state) {
-    run_many(((struct fixture *)*state)->dir, false);
+    run_many(((struct st_fixture *)*state)->dir, false);
 }
 static void test_many_posix(void **state) {
-    run_many(((struct fixture *)*state)->dir, true);
+    run_many(((struct st_fixture *)*state)->dir, true);
 }
 
 /* ---- 4. errors ---------------------------------------------------------------------------- */
 
 static void test_errors(void **state) {
-    struct fixture *f = *state;
+    struct st_fixture *f = *state;
     struct storage_engine *e = r_engine(f->dir, false, 0);
     struct storage_log_config cfg;
     r_cfg(&cfg);
@@ -522,19 +497,19 @@ static void run_drain(const char *dir, bool posix, enum drain_how how) {
 }
 
 static void test_drain_log_close(void **state) {
-    run_drain(((struct fixture *)*state)->dir, false, DRAIN_LOG_CLOSE);
+    run_drain(((struct st_fixture *)*state)->dir, false, DRAIN_LOG_CLOSE);
 }
 static void test_drain_log_close_posix(void **state) {
-    run_drain(((struct fixture *)*state)->dir, true, DRAIN_LOG_CLOSE);
+    run_drain(((struct st_fixture *)*state)->dir, true, DRAIN_LOG_CLOSE);
 }
 static void test_drain_engine_close(void **state) {
-    run_drain(((struct fixture *)*state)->dir, false, DRAIN_ENGINE_CLOSE);
+    run_drain(((struct st_fixture *)*state)->dir, false, DRAIN_ENGINE_CLOSE);
 }
 static void test_drain_delete(void **state) {
-    run_drain(((struct fixture *)*state)->dir, false, DRAIN_DELETE);
+    run_drain(((struct st_fixture *)*state)->dir, false, DRAIN_DELETE);
 }
 static void test_drain_truncate(void **state) {
-    run_drain(((struct fixture *)*state)->dir, false, DRAIN_TRUNCATE);
+    run_drain(((struct st_fixture *)*state)->dir, false, DRAIN_TRUNCATE);
 }
 
 /* ---- 6. delete-records and retention while a read is in flight ---------------------------- */
@@ -626,34 +601,34 @@ static void run_delete_inflight(const char *dir, bool posix, bool by_retention) 
 }
 
 static void test_delete_records_inflight(void **state) {
-    run_delete_inflight(((struct fixture *)*state)->dir, false, false);
+    run_delete_inflight(((struct st_fixture *)*state)->dir, false, false);
 }
 static void test_delete_records_inflight_posix(void **state) {
-    run_delete_inflight(((struct fixture *)*state)->dir, true, false);
+    run_delete_inflight(((struct st_fixture *)*state)->dir, true, false);
 }
 static void test_retention_inflight(void **state) {
-    run_delete_inflight(((struct fixture *)*state)->dir, false, true);
+    run_delete_inflight(((struct st_fixture *)*state)->dir, false, true);
 }
 
 int main(void) {
     rl_log_set_level(getenv("RINGLET_TEST_LOG") ? RL_LOG_INFO : RL_LOG_ERROR + 1); /* debugging */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_matches_copy_uring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_matches_copy_posix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_matches_copy_cached, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_evicted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_evicted_cached, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_uring, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_posix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drain_log_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drain_log_close_posix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drain_engine_close, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drain_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drain_truncate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_records_inflight, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_records_inflight_posix, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention_inflight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matches_copy_uring, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_matches_copy_posix, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_matches_copy_cached, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_evicted, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_evicted_cached, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_many_uring, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_many_posix, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_errors, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_drain_log_close, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_drain_log_close_posix, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_drain_engine_close, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_drain_delete, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_drain_truncate, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_records_inflight, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_records_inflight_posix, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_retention_inflight, st_setup, st_teardown),
     };
     const char *only = getenv("RINGLET_TEST_FILTER"); /* run one test by name (debugging) */
     if (only) cmocka_set_test_filter(only);

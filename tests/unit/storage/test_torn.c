@@ -8,19 +8,18 @@
 #include "storage_test.h"
 
 struct fixture {
-    char *dir;
-    char seg[512]; /* path of the first segment's .log */
+    struct st_fixture st; /* first: st_teardown frees the fixture */
+    char seg[512];        /* path of the first segment's .log */
     struct storage_log_config cfg;
 };
 
 static int setup(void **state) {
-    struct fixture *f = rl_calloc(1, sizeof(*f));
-    f->dir = st_tmpdir();
-    snprintf(f->seg, sizeof(f->seg), "%s/torn-0/00000000000000000000.log", f->dir);
+    struct fixture *f = st_fixture_new(sizeof(*f));
+    snprintf(f->seg, sizeof(f->seg), "%s/torn-0/00000000000000000000.log", f->st.dir);
     storage_log_config_default(&f->cfg);
     f->cfg.index_interval_bytes = 256;
     /* 20 batches of 5 records (offsets 0..99), closed cleanly */
-    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
+    struct storage_engine *e = st_engine(f->st.dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
     struct storage_log *log = st_log(e, "torn", &f->cfg);
     for (int i = 0; i < 20; i++)
         assert_int_equal(st_append_records(e, log, 5, 100, 1000 + i, true, NULL), 0);
@@ -29,18 +28,10 @@ static int setup(void **state) {
     return 0;
 }
 
-static int teardown(void **state) {
-    struct fixture *f = *state;
-    st_rm_rf(f->dir);
-    rl_free(f->dir);
-    rl_free(f);
-    return 0;
-}
-
 /* Reopens (unclean unless clean is set), checks end offset, contents, and the next append. */
 static void reopen_expect(struct fixture *f, bool clean, int64_t end) {
-    if (!clean) st_make_unclean(f->dir);
-    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
+    if (!clean) st_make_unclean(f->st.dir);
+    struct storage_engine *e = st_engine(f->st.dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
     assert_int_equal(storage_engine_was_clean(e), clean);
     struct storage_log *log = st_log(e, "torn", &f->cfg);
     assert_int_equal(storage_log_end_offset(log), end);
@@ -59,7 +50,7 @@ static void reopen_expect(struct fixture *f, bool clean, int64_t end) {
     st_check_log(log);
     storage_engine_close(e);
     /* and once more, cleanly */
-    e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
+    e = st_engine(f->st.dir, STORAGE_FLUSH_GROUP_COMMIT, 1 << 16, false);
     log = st_log(e, "torn", &f->cfg);
     assert_int_equal(storage_log_end_offset(log), end + 5);
     st_check_log(log);
@@ -120,7 +111,7 @@ static void test_flipped_payload_byte(void **state) {
 static void test_deleted_index_unclean(void **state) {
     struct fixture *f = *state;
     char p[600];
-    snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.index", f->dir);
+    snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.index", f->st.dir);
     assert_int_equal(unlink(p), 0);
     reopen_expect(f, false, 100);
     assert_true(st_file_size(p) >= 8);
@@ -129,9 +120,9 @@ static void test_deleted_index_unclean(void **state) {
 static void test_deleted_index_clean(void **state) {
     struct fixture *f = *state;
     char p[600];
-    snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.index", f->dir);
+    snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.index", f->st.dir);
     assert_int_equal(unlink(p), 0);
-    snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.timeindex", f->dir);
+    snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.timeindex", f->st.dir);
     assert_int_equal(unlink(p), 0);
     reopen_expect(f, true, 100);
     assert_true(st_file_size(p) >= 12);
@@ -140,7 +131,7 @@ static void test_deleted_index_clean(void **state) {
 static void test_garbled_index_clean(void **state) {
     struct fixture *f = *state;
     char p[600];
-    snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.index", f->dir);
+    snprintf(p, sizeof(p), "%s/torn-0/00000000000000000000.index", f->st.dir);
     int fd = open(p, O_WRONLY | O_TRUNC);
     uint8_t junk[24] = {0, 0, 0, 9, 0,    0,    0x30, 0, 0, 0, 0, 3,
                         0, 0, 1, 0, 0xff, 0xff, 0,    0, 0, 0, 0, 0};
@@ -154,7 +145,7 @@ static void test_garbled_index_clean(void **state) {
 static void test_corrupt_older_segment(void **state) {
     struct fixture *f = *state;
     char dir2[600];
-    snprintf(dir2, sizeof(dir2), "%s/multi", f->dir);
+    snprintf(dir2, sizeof(dir2), "%s/multi", f->st.dir);
     struct storage_log_config cfg = f->cfg;
     cfg.segment_bytes = 2000; /* ~3 batches of ~630 bytes per segment */
     struct storage_engine *e = st_engine(dir2, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
@@ -195,7 +186,7 @@ static void test_corrupt_older_segment(void **state) {
 static void test_recovery_starts_at_checkpoint(void **state) {
     struct fixture *f = *state;
     char dir2[600];
-    snprintf(dir2, sizeof(dir2), "%s/rp", f->dir);
+    snprintf(dir2, sizeof(dir2), "%s/rp", f->st.dir);
     struct storage_log_config cfg = f->cfg;
     cfg.segment_bytes = 2000;
     struct storage_engine *e = st_engine(dir2, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
@@ -225,16 +216,16 @@ static void test_recovery_starts_at_checkpoint(void **state) {
 int main(void) {
     rl_log_set_level(RL_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_truncated_last_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_garbage_after_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_zeros_after_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_crc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_payload_byte, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deleted_index_unclean, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deleted_index_clean, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_garbled_index_clean, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_older_segment, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_recovery_starts_at_checkpoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_last_batch, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_after_tail, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_zeros_after_tail, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_crc, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_payload_byte, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_index_unclean, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_index_clean, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_garbled_index_clean, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_older_segment, setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_recovery_starts_at_checkpoint, setup, st_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
