@@ -14,7 +14,7 @@
  *   broker_bench [-b host:port] [-p broker_pid] [-s produce_secs] [-e e2e_secs] [-r rate]
  *                [-m max_MiB] [-c consume_partitions] [-w e2e_fetch_wait_ms]
  *                [-M child|inproc] [-x produce100,produce1k,consume,e2e] [-d data_dir] [-n runs]
- *                [-X librdkafka.setting=value ...]
+ *                [-X librdkafka.setting=value ...] [-P client_cpus/target_cpus] [-R mock_rtt_ms]
  *   With -d (the broker's data directory), the disk's sync-write limit is measured there (1 s)
  *   after each acks=all run and acks=all MB/s is also given as a fraction of it.
  *   scripts/bench-broker.sh starts ringletd and runs it; docs/benchmarks.md has figures.
@@ -40,12 +40,19 @@
  *   - The mock runs by default in a child process (-M child), forked before any client thread
  *     exists, so it is scheduled like a broker process, competing with the client for the
  *     cores as ringletd does; -M inproc keeps it in the bench process.
+ *   - -P 1/0 runs the clients on CPU 1 and the mock child on CPU 0 (CPU lists as taskset
+ *     takes them: "0-1,3"); pin ringletd to the target CPUs too (reactor.cpu, or taskset), so
+ *     each broker gets cores of its own as on a dedicated machine. Off by default: the figures
+ *     let the scheduler place everything, as on the shared machine they are measured on.
+ *   - -R 20 makes the mock hold every response 20 ms (rd_kafka_mock_broker_set_rtt): how much
+ *     of the mock's lead is the client's sensitivity to acknowledgement latency alone.
  *   - With -p, the CPU time the broker process used during each scenario is printed (from
  *     /proc/<pid>/stat), next to the bench's own; the mock child's is measured the same way.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -178,6 +185,33 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     if (level <= 4) fprintf(stderr, "  [librdkafka %s] %s: %s\n", rd_kafka_name(rk), fac, buf);
 }
 
+/* Parses a CPU list ("0", "0-1,3") into set; false if malformed. */
+static bool parse_cpus(const char *s, cpu_set_t *set) {
+    CPU_ZERO(set);
+    while (*s) {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s || a < 0 || a >= CPU_SETSIZE) return false;
+        if (*end == '-') {
+            s = end + 1;
+            b = strtol(s, &end, 10);
+            if (end == s || b < a || b >= CPU_SETSIZE) return false;
+        }
+        for (long c = a; c <= b; c++)
+            CPU_SET((int)c, set);
+        s = end;
+        if (*s == ',')
+            s++;
+        else if (*s)
+            return false;
+    }
+    return CPU_COUNT(set) > 0;
+}
+
+static int mock_rtt_ms;                   /* -R */
+static cpu_set_t pin_clients, pin_target; /* -P */
+static bool pinned;
+
 static int mock_create(rd_kafka_t **rkp, rd_kafka_mock_cluster_t **mcp, char *bootstrap,
                        size_t len) {
     char err[256];
@@ -199,6 +233,7 @@ static int mock_create(rd_kafka_t **rkp, rd_kafka_mock_cluster_t **mcp, char *bo
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topics[i], topic_partitions[i], 1);
         if (e) fprintf(stderr, "mock: create %s: %s\n", topics[i], rd_kafka_err2str(e));
     }
+    if (mock_rtt_ms > 0) rd_kafka_mock_broker_set_rtt(mc, 1, mock_rtt_ms);
     snprintf(bootstrap, len, "%s", rd_kafka_mock_cluster_bootstraps(mc));
     *rkp = rk;
     *mcp = mc;
@@ -217,6 +252,7 @@ static int mock_spawn_child(char *bootstrap, size_t len, pid_t *pid) {
     if (child < 0) return -errno;
     if (child == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (pinned && sched_setaffinity(0, sizeof(pin_target), &pin_target)) _exit(1);
         close(up[0]);
         close(ctl[1]);
         rd_kafka_t *rk;
@@ -800,6 +836,9 @@ static void usage(void) {
             "                    [-n runs per scenario, 1..9 (3); ratios compare medians]\n"
             "                    [-X librdkafka.setting=value, for every client of both "
             "targets; repeatable]\n"
+            "                    [-P client_cpus/target_cpus: pin the clients and the mock "
+            "child, e.g. 1/0]\n"
+            "                    [-R ms: delay every mock response by ms (diagnostic)]\n"
             "  without -b only the mock baseline runs\n");
     exit(2);
 }
@@ -860,7 +899,7 @@ int main(int argc, char **argv) {
     const char *disk_dir = NULL;
     int reps = 3;
     int opt;
-    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:n:X:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:n:X:P:R:h")) != -1) {
         switch (opt) {
         case 'b':
             targets[T_BROKER].enabled = true;
@@ -903,6 +942,19 @@ int main(int argc, char **argv) {
                 usage();
             extra_conf[n_extra_conf++] = optarg;
             break;
+        case 'R':
+            mock_rtt_ms = atoi(optarg);
+            if (mock_rtt_ms < 0 || mock_rtt_ms > 10000) usage();
+            break;
+        case 'P': {
+            char a[64], *slash;
+            snprintf(a, sizeof(a), "%s", optarg);
+            if (!(slash = strchr(a, '/'))) usage();
+            *slash = '\0';
+            if (!parse_cpus(a, &pin_clients) || !parse_cpus(slash + 1, &pin_target)) usage();
+            pinned = true;
+            break;
+        }
         case 'M':
             if (strcmp(optarg, "child") && strcmp(optarg, "inproc")) usage();
             inproc = strcmp(optarg, "inproc") == 0;
@@ -932,6 +984,14 @@ int main(int argc, char **argv) {
         return 1;
     }
     targets[T_MOCK].pid = inproc ? 0 : mock_child;
+    if (pinned && inproc) {
+        fprintf(stderr, "-P needs the mock in a child process (-M child)\n");
+        return 2;
+    }
+    if (pinned && sched_setaffinity(0, sizeof(pin_clients), &pin_clients)) {
+        fprintf(stderr, "cannot pin the clients: %s\n", strerror(errno));
+        return 1;
+    }
 
     char cmd[1024] = "";
     for (int i = 0; i < argc; i++) {
@@ -948,6 +1008,19 @@ int main(int argc, char **argv) {
                (int)targets[T_BROKER].pid);
     else
         printf("; no -b: mock baseline only\n");
+    if (mock_rtt_ms > 0)
+        printf("the mock holds every response %d ms (-R): not a baseline run\n", mock_rtt_ms);
+    if (pinned) {
+        char a[256] = "", t[256] = "";
+        for (int c = 0; c < CPU_SETSIZE; c++) {
+            if (CPU_ISSET(c, &pin_clients))
+                snprintf(a + strlen(a), sizeof(a) - strlen(a), " %d", c);
+            if (CPU_ISSET(c, &pin_target)) snprintf(t + strlen(t), sizeof(t) - strlen(t), " %d", c);
+        }
+        printf("pinned (-P): clients on CPU%s, the mock on CPU%s (ringletd: pinned by its own "
+               "settings)\n",
+               a, t);
+    }
     printf("produce: %.1f s per scenario (max %" PRIu64 " MiB), 1 partition; consume: %d "
            "partitions x %.1f MiB; end to end: %d msg/s for %.1f s, fetch.wait.max.ms=%s\n",
            produce_secs, max_mib, consume_partitions, CONSUME_BYTES_PER_PARTITION / 1048576.0,
