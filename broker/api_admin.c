@@ -181,6 +181,43 @@ static void fill_created_configs(struct broker_request *req, struct broker_topic
     }
 }
 
+/* A CreateTopics request waiting for the topics it creates (broker_topic_create_async): the
+ * response goes out when the last one is done. */
+struct create_ctx {
+    struct broker_request *req;
+    struct CreateTopicsResponse rs;
+    int pending; /* creations not done yet, plus one while the handler runs */
+};
+struct create_one {
+    struct create_ctx *c;
+    int32_t i; /* index in rs.Topics */
+};
+
+static void fill_created_result(struct broker_request *req, struct broker_topic *t,
+                                struct CreateTopicsResponse_CreatableTopicResult *o) {
+    o->NumPartitions = broker_topic_partition_count(t);
+    o->ReplicationFactor = 1;
+    o->TopicId = t->id;
+    if (req->hdr.ApiVersion >= 5) fill_created_configs(req, t, o);
+}
+
+static void create_ctx_put(struct create_ctx *c) {
+    if (--c->pending > 0) return;
+    BROKER_RESPOND(c->req, CreateTopicsResponse, &c->rs);
+}
+
+static void topic_created(void *arg, int16_t err, struct broker_topic *t, const char *msg) {
+    struct create_one *one = arg;
+    struct create_ctx *c = one->c;
+    struct CreateTopicsResponse_CreatableTopicResult *o = &c->rs.Topics[one->i];
+    o->ErrorCode = err;
+    if (err)
+        o->ErrorMessage = amsg(c->req, msg);
+    else
+        fill_created_result(c->req, t, o);
+    create_ctx_put(c);
+}
+
 int broker_api_create_topics(struct broker_request *req) {
     struct broker *b = req->b;
     int16_t v = req->hdr.ApiVersion;
@@ -190,13 +227,16 @@ int broker_api_create_topics(struct broker_request *req) {
         broker_request_close_conn(req, "malformed CreateTopics request");
         return 0;
     }
-    struct CreateTopicsResponse rs;
-    proto_CreateTopicsResponse_init(&rs);
-    rs.n_Topics = RL_MAX(rq.n_Topics, 0);
-    rs.Topics = proto_arena_alloc(&req->arena, cnt(rs.n_Topics) * sizeof(*rs.Topics));
-    for (int32_t i = 0; i < rs.n_Topics; i++) {
+    struct create_ctx *c = proto_arena_alloc(&req->arena, sizeof(*c));
+    c->req = req;
+    c->pending = 1;
+    struct CreateTopicsResponse *rs = &c->rs;
+    proto_CreateTopicsResponse_init(rs);
+    rs->n_Topics = RL_MAX(rq.n_Topics, 0);
+    rs->Topics = proto_arena_alloc(&req->arena, cnt(rs->n_Topics) * sizeof(*rs->Topics));
+    for (int32_t i = 0; i < rs->n_Topics; i++) {
         struct CreateTopicsRequest_CreatableTopic *q = &rq.Topics[i];
-        struct CreateTopicsResponse_CreatableTopicResult *o = &rs.Topics[i];
+        struct CreateTopicsResponse_CreatableTopicResult *o = &rs->Topics[i];
         proto_CreateTopicsResponse_CreatableTopicResult_init(o);
         o->Name = q->Name;
         o->n_Configs = -1;
@@ -261,22 +301,29 @@ int broker_api_create_topics(struct broker_request *req) {
                 values[k] = arena_value(req, q->Configs[k].Value);
             }
             char *name = broker_arena_strdup(&req->arena, q->Name);
-            struct broker_topic *t = NULL;
-            err = (int16_t)broker_topic_create_ex(b, name, nparts, names, values, nc, false,
-                                                  v >= 1 && rq.validateOnly, &t, msg, sizeof(msg));
-            if (!err) {
-                o->NumPartitions = nparts == -1 ? (int32_t)b->cfg.num_partitions : nparts;
-                o->ReplicationFactor = 1;
-                if (t) {
-                    o->TopicId = t->id;
-                    if (v >= 5) fill_created_configs(req, t, o);
+            if (v >= 1 && rq.validateOnly) {
+                err = (int16_t)broker_topic_create_ex(b, name, nparts, names, values, nc, false,
+                                                      true, NULL, msg, sizeof(msg));
+                if (!err) {
+                    o->NumPartitions = nparts == -1 ? (int32_t)b->cfg.num_partitions : nparts;
+                    o->ReplicationFactor = 1;
                 }
+            } else {
+                /* the directories and files are made off the reactor; topic_created fills o */
+                struct create_one *one = proto_arena_alloc(&req->arena, sizeof(*one));
+                one->c = c;
+                one->i = i;
+                c->pending++;
+                err = (int16_t)broker_topic_create_async(b, name, nparts, names, values, nc,
+                                                         topic_created, one, msg, sizeof(msg));
+                if (!err) continue;
+                c->pending--;
             }
         }
         o->ErrorCode = err;
         if (err) o->ErrorMessage = amsg(req, msg);
     }
-    BROKER_RESPOND(req, CreateTopicsResponse, &rs);
+    create_ctx_put(c);
     return 0;
 }
 

@@ -64,6 +64,7 @@ struct broker_reactor;
 struct broker_topics;
 struct broker_groups;
 struct broker_producers;
+struct broker_blocking;
 
 struct broker {
     struct broker_config cfg;
@@ -72,6 +73,7 @@ struct broker {
     struct broker_topics *topics;       /* topics.c */
     struct broker_groups *groups;       /* group coordinator */
     struct broker_producers *producers; /* idempotent producer state */
+    struct broker_blocking *blocking;   /* blocking.c: the file-system worker thread */
     struct broker_metrics *metrics;     /* metrics.c; NULL without the admin listener */
     char cluster_id[64];
     int32_t node_id;
@@ -90,6 +92,20 @@ void broker_topics_tick(struct broker *b, int64_t now_ms);
 void broker_groups_tick(struct broker *b, int64_t now_ms);
 /* A topic was deleted: its committed offsets are removed at once (topics.c calls this). */
 void broker_groups_topic_deleted(struct broker *b, const char *topic);
+
+/* ---- slow file-system work off the reactor (blocking.c) -------------------------------------
+ * run() runs on a worker thread (jobs one at a time, in order) and must touch only what the job
+ * carries; done() then runs on the reactor thread. Without a reactor both run in submit. */
+struct broker_job {
+    void (*run)(struct broker_job *job);
+    void (*done)(struct broker_job *job);
+    struct broker_job *next;
+};
+int broker_blocking_init(struct broker *b);
+void broker_blocking_submit(struct broker *b, struct broker_job *job);
+void broker_blocking_reap(struct broker *b); /* reactor: done() of the jobs that ran */
+int broker_blocking_pending(const struct broker *b);
+void broker_blocking_shutdown(struct broker *b); /* runs what is queued, joins the thread */
 
 /* ---- timers (reactor.c): a min-heap on the reactor's own clock, no thread per timer ---------- */
 struct broker_timer;
@@ -173,6 +189,8 @@ int broker_reactor_create(struct broker *b, bool handle_signals);
 int broker_reactor_listen(struct broker *b);
 int broker_reactor_run(struct broker *b, int64_t drain_ms);
 void broker_reactor_stop(struct broker *b);
+/* Wakes the reactor to reap finished blocking jobs (any thread). */
+void broker_reactor_wake(struct broker *b);
 void broker_reactor_destroy(struct broker *b);
 /* The port listener i is bound to (after listen; useful with port 0), or -1. */
 int broker_reactor_port(struct broker *b, int i);

@@ -282,6 +282,7 @@ int main(int argc, char **argv) {
         storage_engine_set_fsync_observer(b->storage, broker_metrics_fsync_observe, b->metrics);
     if (cluster_id_setup(b) < 0) goto out_storage;
     if ((rc = broker_reactor_create(b, true)) < 0) goto out_storage;
+    broker_blocking_init(b);
     if ((rc = broker_topics_init(b)) < 0) {
         rl_error("main", "loading topics failed: %s", rl_strerror(rc));
         goto out_reactor;
@@ -302,8 +303,10 @@ int main(int argc, char **argv) {
 out_groups:
     broker_groups_shutdown(b);
 out_topics:
+    broker_blocking_shutdown(b); /* its last jobs may still create topics */
     broker_topics_shutdown(b);
 out_reactor:
+    broker_blocking_shutdown(b);
 out_storage:
     storage_engine_close(b->storage); /* writes the clean-shutdown marker */
     b->storage = NULL;

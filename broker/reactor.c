@@ -1044,12 +1044,15 @@ static void begin_stop(struct broker_reactor *r) {
     }
 }
 
-void broker_reactor_stop(struct broker *b) {
-    struct broker_reactor *r = b->reactor;
-    atomic_store(&r->stop_requested, true);
+void broker_reactor_wake(struct broker *b) {
     uint64_t one = 1;
-    ssize_t n = write(r->wake_fd, &one, sizeof(one));
+    ssize_t n = write(b->reactor->wake_fd, &one, sizeof(one));
     (void)n;
+}
+
+void broker_reactor_stop(struct broker *b) {
+    atomic_store(&b->reactor->stop_requested, true);
+    broker_reactor_wake(b);
 }
 
 /* ---- the loop -------------------------------------------------------------------------------- */
@@ -1075,6 +1078,7 @@ static void handle_cqe(struct broker_reactor *r, struct io_uring_cqe *cqe) {
         on_storage(r);
         break;
     case ROP_WAKE:
+        broker_blocking_reap(r->b);
         if (atomic_load(&r->stop_requested)) {
             rl_info("reactor", "stop requested: shutting down");
             begin_stop(r);

@@ -42,6 +42,8 @@ struct broker_topics {
     size_t nbuckets;
     struct broker_topic **dying; /* deleted, still referenced */
     size_t n_dying, cap_dying;
+    struct create_job **creating; /* broker_topic_create_async: files being made */
+    size_t n_creating, cap_creating;
     int64_t last_expiry_ms; /* producer state expiry, once a minute */
     bool shutting_down;     /* broker_topics_shutdown frees every topic, referenced or not */
 };
@@ -200,11 +202,24 @@ static char *path_join3(const char *a, const char *b, const char *c) {
     return p;
 }
 
-static char *partition_meta_path(const struct broker *b, const char *topic, int32_t part) {
-    size_t n = strlen(b->cfg.log_dir) + strlen(topic) + 64;
+static char *partition_meta_path(const char *log_dir, const char *topic, int32_t part) {
+    size_t n = strlen(log_dir) + strlen(topic) + 64;
     char *p = rl_malloc(n);
-    snprintf(p, n, "%s/%s-%d/partition.metadata", b->cfg.log_dir, topic, part);
+    snprintf(p, n, "%s/%s-%d/partition.metadata", log_dir, topic, part);
     return p;
+}
+
+/* Writes <log_dir>/<topic>-<part>/partition.metadata naming the topic id (any thread). */
+static int partition_meta_write(const char *log_dir, const char *topic, int32_t part,
+                                const struct proto_uuid *id) {
+    char ids[23], buf[64];
+    broker_uuid_base64(id, ids);
+    int n = snprintf(buf, sizeof(buf), "version: 0\ntopic_id: %s\n", ids);
+    char *path = partition_meta_path(log_dir, topic, part);
+    int rc = broker_write_file_atomic(path, buf, (size_t)n);
+    if (rc < 0) rl_error("topics", "cannot write %s: %s", path, rl_strerror(rc));
+    rl_free(path);
+    return rc;
 }
 
 static char *topic_conf_path(const struct broker *b, const char *topic) {
@@ -684,19 +699,12 @@ void broker_topic_release(struct broker_topic *t) {
 }
 
 static int write_partition_meta(struct broker *b, struct broker_topic *t, int32_t part) {
-    char id[23], buf[64];
-    broker_uuid_base64(&t->id, id);
-    int n = snprintf(buf, sizeof(buf), "version: 0\ntopic_id: %s\n", id);
-    char *path = partition_meta_path(b, t->name, part);
-    int rc = broker_write_file_atomic(path, buf, (size_t)n);
-    if (rc < 0) rl_error("topics", "cannot write %s: %s", path, rl_strerror(rc));
-    rl_free(path);
-    return rc;
+    return partition_meta_write(b->cfg.log_dir, t->name, part, &t->id);
 }
 
 static int read_partition_meta(struct broker *b, const char *topic, int32_t part,
                                struct proto_uuid *id) {
-    char *path = partition_meta_path(b, topic, part);
+    char *path = partition_meta_path(b->cfg.log_dir, topic, part);
     char *text = NULL;
     int rc = read_small_file(path, &text);
     rl_free(path);
@@ -932,6 +940,8 @@ void broker_topics_shutdown(struct broker *b) {
         topic_free(r->dying[i], true);
     rl_free(r->all);
     rl_free(r->dying);
+    RL_BUG_ON(r->n_creating); /* broker_blocking_shutdown ran their jobs */
+    rl_free(r->creating);
     rl_free(r->by_name);
     rl_free(r->by_id);
     rl_free(r);
@@ -956,10 +966,16 @@ void broker_topics_tick(struct broker *b, int64_t now_ms) {
 
 #define BROKER_MAX_PARTITIONS 100000
 
-int broker_topic_create_ex(struct broker *b, const char *name, int32_t n,
-                           const char *const *cfg_names, const char *const *cfg_values,
-                           int32_t n_cfgs, bool internal, bool validate_only,
-                           struct broker_topic **out, char *errmsg, size_t errlen) {
+struct create_job;
+static bool name_is_creating(const struct broker_topics *r, const char *name);
+static bool id_is_creating(const struct broker_topics *r, struct proto_uuid id);
+static void remove_partition_dir(const char *log_dir, const char *topic, int32_t part);
+
+/* What every creation checks first. Returns a Kafka error (and errmsg), or PROTO_ERR_NONE with
+ * the partition count resolved in *n and the topic's configuration in cfg. */
+static int create_check(struct broker *b, const char *name, int32_t *n,
+                        const char *const *cfg_names, const char *const *cfg_values, int32_t n_cfgs,
+                        int64_t cfg[TCFG_COUNT], char *errmsg, size_t errlen) {
     struct broker_topics *r = reg(b);
     size_t len = strlen(name);
     if (errlen) errmsg[0] = 0;
@@ -973,35 +989,52 @@ int broker_topic_create_ex(struct broker *b, const char *name, int32_t n,
         snprintf(errmsg, errlen, "Topic '%s' is marked for deletion.", name);
         return PROTO_ERR_TOPIC_ALREADY_EXISTS;
     }
-    if (n == -1) n = (int32_t)b->cfg.num_partitions;
-    if (n < 1 || n > BROKER_MAX_PARTITIONS) {
+    if (name_is_creating(r, name)) {
+        snprintf(errmsg, errlen, "Topic '%s' is being created.", name);
+        return PROTO_ERR_TOPIC_ALREADY_EXISTS;
+    }
+    if (*n == -1) *n = (int32_t)b->cfg.num_partitions;
+    if (*n < 1 || *n > BROKER_MAX_PARTITIONS) {
         snprintf(errmsg, errlen, "Number of partitions must be between 1 and %d (got %d).",
-                 BROKER_MAX_PARTITIONS, n);
+                 BROKER_MAX_PARTITIONS, *n);
         return PROTO_ERR_INVALID_PARTITIONS;
     }
-    int64_t cfg[TCFG_COUNT];
     if (tcfg_compute(b, cfg_names, cfg_values, n_cfgs, cfg, errmsg, errlen) < 0)
         return PROTO_ERR_INVALID_CONFIG;
-    if (validate_only) return PROTO_ERR_NONE;
+    return PROTO_ERR_NONE;
+}
 
+/* Builds, opens and registers a checked topic. With id, its partitions were made by a
+ * create_job (directories, first segments, partition.metadata) and are only opened here. */
+static int create_build(struct broker *b, const char *name, int32_t n, const char *const *cfg_names,
+                        const char *const *cfg_values, int32_t n_cfgs,
+                        const int64_t cfg[TCFG_COUNT], bool internal, const struct proto_uuid *id,
+                        struct broker_topic **out, char *errmsg, size_t errlen) {
+    struct broker_topics *r = reg(b);
     struct broker_topic *t = topic_new(b, name, internal);
     topic_set_overrides(t, cfg_names, cfg_values, n_cfgs);
-    memcpy(t->cfg, cfg, sizeof(cfg));
-    do {
-        broker_uuid_random(&t->id);
-    } while (broker_topic_find_id(b, t->id));
+    memcpy(t->cfg, cfg, sizeof(t->cfg));
+    if (id) {
+        t->id = *id;
+    } else {
+        do {
+            broker_uuid_random(&t->id);
+        } while (broker_topic_find_id(b, t->id) || id_is_creating(r, t->id));
+    }
     int rc = write_topic_conf(b, t);
     t->partitions = rl_calloc((size_t)n, sizeof(*t->partitions));
     for (int32_t i = 0; i < n && rc == 0; i++) {
         rc = partition_open(b, t, i, &t->partitions[i]);
         if (rc == 0) {
             t->n_partitions = i + 1;
-            rc = write_partition_meta(b, t, i);
+            if (!id) rc = write_partition_meta(b, t, i);
         }
     }
     if (rc < 0) {
         snprintf(errmsg, errlen, "Cannot create topic '%s' in %s: %s", name, b->cfg.log_dir,
                  rl_strerror(rc));
+        for (int32_t i = t->n_partitions; id && i < n; i++) /* made, never opened */
+            remove_partition_dir(b->cfg.log_dir, name, i);
         topic_set_overrides(t, NULL, NULL, 0);
         write_topic_conf(b, t);
         topic_free(t, true);
@@ -1010,6 +1043,151 @@ int broker_topic_create_ex(struct broker *b, const char *name, int32_t n,
     reg_insert(r, t);
     rl_info("topics", "created topic %s with %d partition(s)", name, n);
     if (out) *out = t;
+    return PROTO_ERR_NONE;
+}
+
+int broker_topic_create_ex(struct broker *b, const char *name, int32_t n,
+                           const char *const *cfg_names, const char *const *cfg_values,
+                           int32_t n_cfgs, bool internal, bool validate_only,
+                           struct broker_topic **out, char *errmsg, size_t errlen) {
+    int64_t cfg[TCFG_COUNT];
+    int err = create_check(b, name, &n, cfg_names, cfg_values, n_cfgs, cfg, errmsg, errlen);
+    if (err || validate_only) return err;
+    return create_build(b, name, n, cfg_names, cfg_values, n_cfgs, cfg, internal, NULL, out, errmsg,
+                        errlen);
+}
+
+/* ---- creation off the reactor ----------------------------------------------------------------
+ * A topic's partition directories, first segments and partition.metadata files are made by a
+ * job on the blocking thread (create_job_run: storage_log_prepare and a file write per
+ * partition, nothing shared); the reactor then opens them and registers the topic
+ * (create_job_done). Meanwhile the job is listed in the registry, so the name and id count as
+ * taken. A job that fails removes what it made. */
+struct create_job {
+    struct broker_job job;
+    struct broker *b;
+    char *name, *log_dir;
+    int32_t n;
+    char **cfg_names, **cfg_values;
+    int32_t n_cfgs;
+    int64_t cfg[TCFG_COUNT];
+    struct proto_uuid id;
+    int rc; /* of the file-system work */
+    broker_topic_created_fn done;
+    void *arg;
+};
+
+static bool name_is_creating(const struct broker_topics *r, const char *name) {
+    for (size_t i = 0; i < r->n_creating; i++)
+        if (strcmp(r->creating[i]->name, name) == 0) return true;
+    return false;
+}
+
+static bool id_is_creating(const struct broker_topics *r, struct proto_uuid id) {
+    for (size_t i = 0; i < r->n_creating; i++)
+        if (memcmp(&r->creating[i]->id, &id, sizeof(id)) == 0) return true;
+    return false;
+}
+
+/* Removes <log_dir>/<topic>-<part> and the files in it (a partition made but never opened). */
+static void remove_partition_dir(const char *log_dir, const char *topic, int32_t part) {
+    char *dir = rl_malloc(strlen(log_dir) + strlen(topic) + 16);
+    sprintf(dir, "%s/%s-%d", log_dir, topic, part);
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)))
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+    }
+    rmdir(dir);
+    rl_free(dir);
+}
+
+static void create_job_run(struct broker_job *job) {
+    struct create_job *j = (struct create_job *)job;
+    int32_t made = 0;
+    for (; made < j->n && j->rc == 0; made++) {
+        j->rc = storage_log_prepare(j->log_dir, j->name, made);
+        if (j->rc == 0) j->rc = partition_meta_write(j->log_dir, j->name, made, &j->id);
+    }
+    if (j->rc < 0)
+        for (int32_t i = 0; i < made; i++)
+            remove_partition_dir(j->log_dir, j->name, i);
+}
+
+static void create_job_free(struct create_job *j) {
+    for (int32_t i = 0; i < j->n_cfgs; i++) {
+        rl_free(j->cfg_names[i]);
+        rl_free(j->cfg_values[i]);
+    }
+    rl_free(j->cfg_names);
+    rl_free(j->cfg_values);
+    rl_free(j->name);
+    rl_free(j->log_dir);
+    rl_free(j);
+}
+
+static void create_job_done(struct broker_job *job) {
+    struct create_job *j = (struct create_job *)job;
+    struct broker_topics *r = reg(j->b);
+    for (size_t i = 0; i < r->n_creating; i++)
+        if (r->creating[i] == j) {
+            r->creating[i] = r->creating[--r->n_creating];
+            break;
+        }
+    char msg[512] = "";
+    struct broker_topic *t = NULL;
+    int err;
+    if (j->rc < 0) {
+        snprintf(msg, sizeof(msg), "Cannot create topic '%s' in %s: %s", j->name, j->log_dir,
+                 rl_strerror(j->rc));
+        rl_error("topics", "%s", msg);
+        err = PROTO_ERR_KAFKA_STORAGE_ERROR;
+    } else {
+        err = create_build(j->b, j->name, j->n, (const char *const *)j->cfg_names,
+                           (const char *const *)j->cfg_values, j->n_cfgs, j->cfg, false, &j->id, &t,
+                           msg, sizeof(msg));
+    }
+    j->done(j->arg, (int16_t)err, t, msg);
+    create_job_free(j);
+}
+
+int broker_topic_create_async(struct broker *b, const char *name, int32_t n,
+                              const char *const *cfg_names, const char *const *cfg_values,
+                              int32_t n_cfgs, broker_topic_created_fn done, void *arg, char *errmsg,
+                              size_t errlen) {
+    struct broker_topics *r = reg(b);
+    int64_t cfg[TCFG_COUNT];
+    int err = create_check(b, name, &n, cfg_names, cfg_values, n_cfgs, cfg, errmsg, errlen);
+    if (err) return err;
+    struct create_job *j = rl_calloc(1, sizeof(*j));
+    j->job.run = create_job_run;
+    j->job.done = create_job_done;
+    j->b = b;
+    j->name = rl_strdup(name);
+    j->log_dir = rl_strdup(b->cfg.log_dir);
+    j->n = n;
+    j->n_cfgs = n_cfgs;
+    j->cfg_names = rl_calloc((size_t)RL_MAX(n_cfgs, 1), sizeof(char *));
+    j->cfg_values = rl_calloc((size_t)RL_MAX(n_cfgs, 1), sizeof(char *));
+    for (int32_t i = 0; i < n_cfgs; i++) {
+        j->cfg_names[i] = rl_strdup(cfg_names[i]);
+        j->cfg_values[i] = rl_strdup(cfg_values[i]);
+    }
+    memcpy(j->cfg, cfg, sizeof(cfg));
+    do {
+        broker_uuid_random(&j->id);
+    } while (broker_topic_find_id(b, j->id) || id_is_creating(r, j->id));
+    j->done = done;
+    j->arg = arg;
+    if (r->n_creating == r->cap_creating) {
+        r->cap_creating = r->cap_creating ? r->cap_creating * 2 : 8;
+        r->creating = rl_realloc(r->creating, r->cap_creating * sizeof(*r->creating));
+    }
+    r->creating[r->n_creating++] = j;
+    broker_blocking_submit(b, &j->job);
     return PROTO_ERR_NONE;
 }
 

@@ -120,6 +120,18 @@ int broker_topic_create_ex(struct broker *b, const char *name, int32_t n,
                            const char *const *cfg_names, const char *const *cfg_values,
                            int32_t n_cfgs, bool internal, bool validate_only,
                            struct broker_topic **out, char *errmsg, size_t errlen);
+/* broker_topic_create_ex (not validate_only, not internal) with the file-system work on the
+ * blocking thread, so a topic of many partitions does not stall the reactor: a failed check
+ * returns its Kafka error at once (done is not called); else PROTO_ERR_NONE, and done(arg, err,
+ * t, errmsg) runs later on the reactor, with t registered or an error. Until then the name counts
+ * as taken: creating it again fails with TOPIC_ALREADY_EXISTS, auto-creation answers
+ * LEADER_NOT_AVAILABLE (clients retry). */
+typedef void (*broker_topic_created_fn)(void *arg, int16_t err, struct broker_topic *t,
+                                        const char *errmsg);
+int broker_topic_create_async(struct broker *b, const char *name, int32_t n,
+                              const char *const *cfg_names, const char *const *cfg_values,
+                              int32_t n_cfgs, broker_topic_created_fn done, void *arg, char *errmsg,
+                              size_t errlen);
 /* Finds a topic; if missing and auto.create.topics.enable, creates it with defaults. *err gets
  * the Kafka error (UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION, ...) when NULL. */
 struct broker_topic *broker_topic_get_or_create(struct broker *b, struct proto_str name,

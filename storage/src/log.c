@@ -1114,11 +1114,40 @@ static void log_free(struct storage_log *log) {
     rl_free(log);
 }
 
+static bool log_name_valid(const char *topic, int32_t partition) {
+    return topic && topic[0] && strlen(topic) <= 249 && !strchr(topic, '/') && partition >= 0 &&
+           strcmp(topic, ".") != 0 && strcmp(topic, "..") != 0;
+}
+
+int storage_log_prepare(const char *data_dir, const char *topic, int32_t partition) {
+    if (!data_dir || !log_name_valid(topic, partition)) return -EINVAL;
+    char name[300];
+    snprintf(name, sizeof(name), "%s-%d", topic, partition);
+    int rc = 0, dfd = -1, pfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0) return -errno;
+    if (mkdirat(pfd, name, 0755) == 0) {
+        if (fsync(pfd) < 0) rc = -errno;
+    } else if (errno != EEXIST) {
+        rc = -errno;
+    }
+    if (rc == 0 && (dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) rc = -errno;
+    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        char seg[48];
+        storage__seg_name(seg, sizeof(seg), 0, exts[i]);
+        int fd = openat(dfd, seg, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) rc = -errno;
+        if (fd >= 0) close(fd);
+    }
+    if (rc == 0 && fsync(dfd) < 0) rc = -errno; /* the names survive a crash */
+    if (dfd >= 0) close(dfd);
+    close(pfd);
+    return rc;
+}
+
 int storage_log_open(struct storage_engine *e, const char *topic, int32_t partition,
                      const struct storage_log_config *cfg, struct storage_log **out) {
-    if (!topic || !topic[0] || strlen(topic) > 249 || strchr(topic, '/') || partition < 0 ||
-        strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0)
-        return -EINVAL;
+    if (!log_name_valid(topic, partition)) return -EINVAL;
     for (struct storage_log *l = e->logs; l; l = l->next)
         if (l->partition == partition && strcmp(l->topic, topic) == 0) return -EBUSY;
     struct storage_log *log = rl_calloc(1, sizeof(*log));
@@ -1137,16 +1166,22 @@ int storage_log_open(struct storage_engine *e, const char *topic, int32_t partit
     log->dir = rl_malloc(dl);
     snprintf(log->dir, dl, "%s/%s", e->data_dir, name);
     int rc = 0;
+    bool known = false; /* found at engine open, or made by storage_log_prepare since */
     if (mkdirat(e->data_dirfd, name, 0755) == 0) {
         if (fsync(e->data_dirfd) < 0) {
             rc = -errno;
             goto fail;
         }
-        e->dirs = rl_realloc(e->dirs, sizeof(*e->dirs) * (size_t)(e->n_dirs + 1));
-        e->dirs[e->n_dirs++] = rl_strdup(name);
     } else if (errno != EEXIST) {
         rc = -errno;
         goto fail;
+    } else {
+        for (int i = 0; i < e->n_dirs && !known; i++)
+            known = strcmp(e->dirs[i], name) == 0;
+    }
+    if (!known) {
+        e->dirs = rl_realloc(e->dirs, sizeof(*e->dirs) * (size_t)(e->n_dirs + 1));
+        e->dirs[e->n_dirs++] = rl_strdup(name);
     }
     log->dirfd = openat(e->data_dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (log->dirfd < 0) {

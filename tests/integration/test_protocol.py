@@ -157,6 +157,57 @@ def raw_pipelining(ctx):
                  "records returned for max_bytes=100 (the whole first batch, KIP-74)")
 
 
+def raw_create_topics_async(ctx):
+    """A CreateTopics of many partitions does not stall other connections: their requests are
+    answered while the partitions are being made; meanwhile the name is taken (Metadata does not
+    auto-create it, a second CreateTopics fails); then every partition works, also after a
+    restart."""
+    import select
+    b = ctx.broker()
+    t, n = "many-parts", 300
+    with kproto.Conn(b.port) as a, kproto.Conn(b.port) as other:
+        body = (kproto.i32(1) + kproto.string(t) + kproto.i32(n) + kproto.i16(1) + kproto.i32(0) +
+                kproto.i32(0) + kproto.i32(60000))
+        corr = a.send(kproto.CREATE_TOPICS, 0, body)
+        # Requests sent after it on another connection are answered before it is: the reactor
+        # does not make the directories and files itself (with it doing so, the CreateTopics
+        # response was always out first).
+        answered_first = 0
+        for _ in range(5):
+            other.request(kproto.API_VERSIONS, 0, b"")
+            ready, _, _ = select.select([a.s], [], [], 0)
+            answered_first += 0 if ready else 1
+        check(answered_first >= 1, "ApiVersions on another connection was answered only after "
+              "the CreateTopics of %d partitions" % n)
+        # Meanwhile: not auto-created with the default partition count, not creatable again.
+        md, _ = other.metadata([t])
+        err, parts = md[t]
+        check(err in (0, kproto.LEADER_NOT_AVAILABLE),
+              "Metadata of a topic being created: error %d" % err)
+        check(err != 0 or len(parts) == n, "Metadata auto-created %d partition(s)" % len(parts))
+        check_eq(other.create_topic(t, 1), kproto.TOPIC_ALREADY_EXISTS,
+                 "a second CreateTopics of the name")
+        frame = a.recv_frame()
+        check(frame is not None and frame[0] == corr, "the CreateTopics response")
+        r = frame[1]
+        r.i32()
+        check_eq(r.string(), t, "topic in the response")
+        check_eq(r.i16(), 0, "CreateTopics error code")
+        log("%d of 5 requests on another connection answered before the CreateTopics"
+            % answered_first)
+        md, _ = other.metadata([t])
+        check_eq((md[t][0], len(md[t][1])), (0, n), "Metadata after the creation")
+        check_eq(other.produce(t, n - 1, kproto.record_batch(records(2, b"last")))[0], 0,
+                 "produce to the last partition")
+    b.restart()
+    with kproto.Conn(b.port) as c:
+        md, _ = c.metadata([t])
+        check_eq((md[t][0], len(md[t][1])), (0, n), "Metadata after a restart")
+        recs, _ = c.fetch_all(t, n - 1)
+        check_eq([v for _, _, _, v, _ in recs], [b"last-0", b"last-1"],
+                 "records of the last partition after a restart")
+
+
 def raw_fetch_max_bytes(ctx):
     """Fetch MaxBytes across partitions: only the first partition with data may exceed it."""
     fetch_max_bytes_case(ctx, None, 100000, 100000)
@@ -226,6 +277,8 @@ def raw_reactor_pinned(ctx):
 
 
 TESTS = {
+    "raw_create_topics_async": (raw_create_topics_async, dict(
+        META, scenario="CreateTopics of 300 partitions does not stall other connections")),
     "raw_fetch_max_bytes": (raw_fetch_max_bytes, dict(
         META, scenario="Fetch MaxBytes across partitions (librdkafka test 0082)")),
     "raw_reactor_pinned": (raw_reactor_pinned, dict(

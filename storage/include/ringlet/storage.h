@@ -110,6 +110,12 @@ void storage_engine_foreach_dir(struct storage_engine *e,
 /* Opens or creates the log of topic/partition. Recovers it if the engine stop was unclean. */
 int storage_log_open(struct storage_engine *e, const char *topic, int32_t partition,
                      const struct storage_log_config *cfg, struct storage_log **out);
+/* Creates, under data_dir, the directory and the empty first segment (base offset 0) of a new
+ * topic/partition log, synced, for storage_log_open to open later; files already there are left
+ * as they are. Needs no engine and is safe on any thread: creating a partition costs several
+ * inode allocations and fsyncs, milliseconds on a busy ext4, which a caller can so keep off the
+ * thread that runs the engine. */
+int storage_log_prepare(const char *data_dir, const char *topic, int32_t partition);
 /* Applies new topic settings (retention, segment size ...) to an open log. */
 void storage_log_set_config(struct storage_log *log, const struct storage_log_config *cfg);
 /* Closes a log (flushing it). */

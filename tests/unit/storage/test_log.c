@@ -5,6 +5,7 @@
  * truncate, clean reopen and scan.
  */
 #include <linux/magic.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/vfs.h>
 
@@ -556,6 +557,67 @@ static void test_cache_tail_off(void **state) {
     cache_case(*state, 0, false);
 }
 
+static void count_prep_dirs(void *arg, const char *topic, int32_t partition) {
+    (void)partition;
+    if (strcmp(topic, "prep") == 0) (*(int *)arg)++;
+}
+
+/* storage_log_prepare makes the directory and empty first segment that storage_log_open then
+ * opens as a new, empty log, from another thread than the engine's; it leaves an existing log
+ * alone; bad names are refused. */
+struct prep_arg {
+    const char *dir;
+    int rc;
+};
+static void *prep_thread(void *arg) {
+    struct prep_arg *a = arg;
+    for (int p = 0; p < 4 && a->rc == 0; p++)
+        a->rc = storage_log_prepare(a->dir, "prep", p);
+    return NULL;
+}
+static void test_prepare_then_open(void **state) {
+    struct st_fixture *f = *state;
+    struct storage_engine *e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    struct prep_arg a = {f->dir, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, prep_thread, &a), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(a.rc, 0);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/prep-3/00000000000000000000.timeindex", f->dir);
+    assert_int_equal(st_file_size(path), 0);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    struct storage_log *logs[4];
+    for (int p = 0; p < 4; p++) {
+        assert_int_equal(storage_log_open(e, "prep", p, &cfg, &logs[p]), 0);
+        assert_int_equal(storage_log_start_offset(logs[p]), 0);
+        assert_int_equal(storage_log_end_offset(logs[p]), 0);
+        assert_int_equal(storage_log_segment_count(logs[p]), 1);
+    }
+    append_n(e, logs[1], 4, true);
+    st_check_log(logs[1]);
+    /* the engine lists the prepared directories as its own (once each) */
+    int seen = 0;
+    storage_engine_foreach_dir(e, count_prep_dirs, &seen);
+    assert_int_equal(seen, 4);
+    /* prepared again while open: nothing is truncated */
+    assert_int_equal(storage_log_prepare(f->dir, "prep", 1), 0);
+    storage_engine_close(e);
+    e = st_engine(f->dir, STORAGE_FLUSH_GROUP_COMMIT, 0, false);
+    struct storage_log *log = st_log(e, "prep", &cfg);
+    assert_int_equal(storage_log_end_offset(log), 0);
+    assert_int_equal(storage_log_open(e, "prep", 1, &cfg, &logs[1]), 0);
+    assert_int_equal(storage_log_end_offset(logs[1]), 20);
+    st_check_log(logs[1]);
+    storage_engine_close(e);
+    assert_int_equal(storage_log_prepare(f->dir, "a/b", 0), -EINVAL);
+    assert_int_equal(storage_log_prepare(f->dir, "..", 0), -EINVAL);
+    assert_int_equal(storage_log_prepare(f->dir, "ok", -1), -EINVAL);
+    snprintf(path, sizeof(path), "%s/no-such-dir", f->dir);
+    assert_int_equal(storage_log_prepare(path, "ok", 0), -ENOENT);
+}
+
 int main(void) {
     rl_log_set_level(RL_LOG_WARN);
     const struct CMUnitTest tests[] = {
@@ -563,6 +625,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_basic_interval, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_basic_none, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_basic_posix, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_then_open, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_concurrent, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_bad_batch_rejected, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_read_max_bytes, st_setup, st_teardown),
