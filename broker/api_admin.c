@@ -388,6 +388,32 @@ int broker_api_delete_topics(struct broker_request *req) {
 
 /* ---- CreatePartitions ----------------------------------------------------------------------- */
 
+/* A CreatePartitions request waiting for its topics' growth (broker_topic_add_partitions_async),
+ * answered when the last one is done. */
+struct grow_ctx {
+    struct broker_request *req;
+    struct CreatePartitionsResponse rs;
+    int pending; /* growths not done yet, plus one while the handler runs */
+};
+struct grow_one {
+    struct grow_ctx *c;
+    int32_t i; /* index in rs.Results */
+};
+
+static void grow_ctx_put(struct grow_ctx *c) {
+    if (--c->pending > 0) return;
+    BROKER_RESPOND(c->req, CreatePartitionsResponse, &c->rs);
+}
+
+static void partitions_added(void *arg, int16_t err, struct broker_topic *t, const char *msg) {
+    (void)t;
+    struct grow_one *one = arg;
+    struct CreatePartitionsResponse_CreatePartitionsTopicResult *o = &one->c->rs.Results[one->i];
+    o->ErrorCode = err;
+    if (err) o->ErrorMessage = amsg(one->c->req, msg);
+    grow_ctx_put(one->c);
+}
+
 int broker_api_create_partitions(struct broker_request *req) {
     struct broker *b = req->b;
     int16_t v = req->hdr.ApiVersion;
@@ -397,13 +423,16 @@ int broker_api_create_partitions(struct broker_request *req) {
         broker_request_close_conn(req, "malformed CreatePartitions request");
         return 0;
     }
-    struct CreatePartitionsResponse rs;
-    proto_CreatePartitionsResponse_init(&rs);
-    rs.n_Results = RL_MAX(rq.n_Topics, 0);
-    rs.Results = proto_arena_alloc(&req->arena, cnt(rs.n_Results) * sizeof(*rs.Results));
-    for (int32_t i = 0; i < rs.n_Results; i++) {
+    struct grow_ctx *c = proto_arena_alloc(&req->arena, sizeof(*c));
+    c->req = req;
+    c->pending = 1;
+    struct CreatePartitionsResponse *rs = &c->rs;
+    proto_CreatePartitionsResponse_init(rs);
+    rs->n_Results = RL_MAX(rq.n_Topics, 0);
+    rs->Results = proto_arena_alloc(&req->arena, cnt(rs->n_Results) * sizeof(*rs->Results));
+    for (int32_t i = 0; i < rs->n_Results; i++) {
         struct CreatePartitionsRequest_CreatePartitionsTopic *q = &rq.Topics[i];
-        struct CreatePartitionsResponse_CreatePartitionsTopicResult *o = &rs.Results[i];
+        struct CreatePartitionsResponse_CreatePartitionsTopicResult *o = &rs->Results[i];
         proto_CreatePartitionsResponse_CreatePartitionsTopicResult_init(o);
         o->Name = q->Name;
         char msg[256] = "";
@@ -435,14 +464,23 @@ int broker_api_create_partitions(struct broker_request *req) {
                              b->node_id);
                 }
             }
-            if (!err)
-                err =
-                    broker_topic_add_partitions(b, t, q->Count, rq.ValidateOnly, msg, sizeof(msg));
+            if (!err && rq.ValidateOnly) {
+                err = broker_topic_add_partitions(b, t, q->Count, true, msg, sizeof(msg));
+            } else if (!err) { /* the files are made off the reactor; partitions_added fills o */
+                struct grow_one *one = proto_arena_alloc(&req->arena, sizeof(*one));
+                one->c = c;
+                one->i = i;
+                c->pending++;
+                err = broker_topic_add_partitions_async(b, t, q->Count, partitions_added, one, msg,
+                                                        sizeof(msg));
+                if (!err) continue;
+                c->pending--;
+            }
         }
         o->ErrorCode = (int16_t)err;
         if (err) o->ErrorMessage = amsg(req, msg);
     }
-    BROKER_RESPOND(req, CreatePartitionsResponse, &rs);
+    grow_ctx_put(c);
     return 0;
 }
 

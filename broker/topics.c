@@ -971,6 +971,30 @@ static bool name_is_creating(const struct broker_topics *r, const char *name);
 static bool id_is_creating(const struct broker_topics *r, struct proto_uuid id);
 static void remove_partition_dir(const char *log_dir, const char *topic, int32_t part);
 
+/* Opens partitions n_partitions..count-1 of t, writing their partition.metadata if meta (else
+ * a create_job made every file already; the ones never opened are then removed on failure). */
+static int open_new_partitions(struct broker *b, struct broker_topic *t, int32_t count, bool meta,
+                               char *errmsg, size_t errlen) {
+    t->partitions = rl_realloc(t->partitions, (size_t)count * sizeof(*t->partitions));
+    for (int32_t i = t->n_partitions; i < count; i++) {
+        t->partitions[i] = NULL;
+        int rc = partition_open(b, t, i, &t->partitions[i]);
+        if (rc == 0 && meta) rc = write_partition_meta(b, t, i);
+        if (rc < 0) {
+            if (t->partitions[i]) /* opened but metadata failed: keep it, the id is rewritten
+                                     at next start */
+                t->n_partitions = i + 1;
+            for (int32_t k = t->n_partitions; !meta && k < count; k++)
+                remove_partition_dir(b->cfg.log_dir, t->name, k);
+            snprintf(errmsg, errlen, "Cannot create partition %d: %s", i, rl_strerror(rc));
+            return PROTO_ERR_KAFKA_STORAGE_ERROR;
+        }
+        t->n_partitions = i + 1;
+    }
+    rl_info("topics", "topic %s now has %d partitions", t->name, count);
+    return PROTO_ERR_NONE;
+}
+
 /* What every creation checks first. Returns a Kafka error (and errmsg), or PROTO_ERR_NONE with
  * the partition count resolved in *n and the topic's configuration in cfg. */
 static int create_check(struct broker *b, const char *name, int32_t *n,
@@ -1066,8 +1090,9 @@ int broker_topic_create_ex(struct broker *b, const char *name, int32_t n,
 struct create_job {
     struct broker_job job;
     struct broker *b;
+    struct broker_topic *t; /* growing it (kept); NULL: creating a topic */
     char *name, *log_dir;
-    int32_t n;
+    int32_t from, n; /* partitions made: [from, n) */
     char **cfg_names, **cfg_values;
     int32_t n_cfgs;
     int64_t cfg[TCFG_COUNT];
@@ -1107,13 +1132,13 @@ static void remove_partition_dir(const char *log_dir, const char *topic, int32_t
 
 static void create_job_run(struct broker_job *job) {
     struct create_job *j = (struct create_job *)job;
-    int32_t made = 0;
+    int32_t made = j->from;
     for (; made < j->n && j->rc == 0; made++) {
         j->rc = storage_log_prepare(j->log_dir, j->name, made);
         if (j->rc == 0) j->rc = partition_meta_write(j->log_dir, j->name, made, &j->id);
     }
     if (j->rc < 0)
-        for (int32_t i = 0; i < made; i++)
+        for (int32_t i = j->from; i < made; i++)
             remove_partition_dir(j->log_dir, j->name, i);
 }
 
@@ -1129,6 +1154,26 @@ static void create_job_free(struct create_job *j) {
     rl_free(j);
 }
 
+/* A growth's job ran: open the new partitions, unless the topic was deleted meanwhile. */
+static int grow_done(struct create_job *j, char *msg, size_t cap) {
+    struct broker_topic *t = j->t;
+    int err = PROTO_ERR_NONE;
+    t->growing = false;
+    if (j->rc < 0) {
+        snprintf(msg, cap, "Cannot create partitions %d..%d: %s", j->from, j->n - 1,
+                 rl_strerror(j->rc));
+        err = PROTO_ERR_KAFKA_STORAGE_ERROR;
+    } else if (t->deleted) {
+        for (int32_t i = j->from; i < j->n; i++)
+            remove_partition_dir(j->log_dir, j->name, i);
+        snprintf(msg, cap, "The topic was deleted.");
+        err = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
+    } else {
+        err = open_new_partitions(j->b, t, j->n, false, msg, cap);
+    }
+    return err;
+}
+
 static void create_job_done(struct broker_job *job) {
     struct create_job *j = (struct create_job *)job;
     struct broker_topics *r = reg(j->b);
@@ -1138,19 +1183,22 @@ static void create_job_done(struct broker_job *job) {
             break;
         }
     char msg[512] = "";
-    struct broker_topic *t = NULL;
+    struct broker_topic *t = j->t;
     int err;
-    if (j->rc < 0) {
+    if (t) {
+        err = grow_done(j, msg, sizeof(msg));
+    } else if (j->rc < 0) {
         snprintf(msg, sizeof(msg), "Cannot create topic '%s' in %s: %s", j->name, j->log_dir,
                  rl_strerror(j->rc));
-        rl_error("topics", "%s", msg);
         err = PROTO_ERR_KAFKA_STORAGE_ERROR;
     } else {
         err = create_build(j->b, j->name, j->n, (const char *const *)j->cfg_names,
                            (const char *const *)j->cfg_values, j->n_cfgs, j->cfg, false, &j->id, &t,
                            msg, sizeof(msg));
     }
+    if (err) rl_error("topics", "%s", msg);
     j->done(j->arg, (int16_t)err, t, msg);
+    if (j->t) broker_topic_release(j->t); /* kept by broker_topic_add_partitions_async */
     create_job_free(j);
 }
 
@@ -1187,6 +1235,33 @@ int broker_topic_create_async(struct broker *b, const char *name, int32_t n,
         r->creating = rl_realloc(r->creating, r->cap_creating * sizeof(*r->creating));
     }
     r->creating[r->n_creating++] = j;
+    broker_blocking_submit(b, &j->job);
+    return PROTO_ERR_NONE;
+}
+
+int broker_topic_add_partitions_async(struct broker *b, struct broker_topic *t, int32_t count,
+                                      broker_topic_created_fn done, void *arg, char *errmsg,
+                                      size_t errlen) {
+    if (t->growing) {
+        snprintf(errmsg, errlen, "Partitions are being added to %s already.", t->name);
+        return PROTO_ERR_INVALID_PARTITIONS;
+    }
+    int err = broker_topic_add_partitions(b, t, count, true, errmsg, errlen);
+    if (err) return err;
+    struct create_job *j = rl_calloc(1, sizeof(*j));
+    j->job.run = create_job_run;
+    j->job.done = create_job_done;
+    j->b = b;
+    j->t = t;
+    j->name = rl_strdup(t->name);
+    j->log_dir = rl_strdup(b->cfg.log_dir);
+    j->from = t->n_partitions;
+    j->n = count;
+    j->id = t->id;
+    j->done = done;
+    j->arg = arg;
+    t->growing = true;
+    broker_topic_keep(t);
     broker_blocking_submit(b, &j->job);
     return PROTO_ERR_NONE;
 }
@@ -1257,22 +1332,7 @@ int broker_topic_add_partitions(struct broker *b, struct broker_topic *t, int32_
         return PROTO_ERR_INVALID_PARTITIONS;
     }
     if (validate_only) return PROTO_ERR_NONE;
-    t->partitions = rl_realloc(t->partitions, (size_t)count * sizeof(*t->partitions));
-    for (int32_t i = t->n_partitions; i < count; i++) {
-        int rc = partition_open(b, t, i, &t->partitions[i]);
-        if (rc == 0) rc = write_partition_meta(b, t, i);
-        if (rc < 0) {
-            if (t->partitions[i] && t->n_partitions == i) {
-                /* opened but metadata failed: keep it, the id is rewritten at next start */
-                t->n_partitions = i + 1;
-            }
-            snprintf(errmsg, errlen, "Cannot create partition %d: %s", i, rl_strerror(rc));
-            return PROTO_ERR_KAFKA_STORAGE_ERROR;
-        }
-        t->n_partitions = i + 1;
-    }
-    rl_info("topics", "topic %s now has %d partitions", t->name, count);
-    return PROTO_ERR_NONE;
+    return open_new_partitions(b, t, count, true, errmsg, errlen);
 }
 
 int broker_topic_set_configs(struct broker *b, struct broker_topic *t, const char *const *names,

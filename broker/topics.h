@@ -87,6 +87,7 @@ struct broker_topic {
     struct proto_uuid id;
     bool internal;
     bool deleted; /* removed from the registry, waiting for its last reference */
+    bool growing; /* broker_topic_add_partitions_async in progress */
     int32_t n_partitions;
     struct broker_partition **partitions;
     /* config overrides (persisted), and the effective values (defaults + overrides) */
@@ -138,6 +139,12 @@ struct broker_topic *broker_topic_get_or_create(struct broker *b, struct proto_s
                                                 bool allow_create, int16_t *err);
 /* Deletes a topic (logs removed once no request uses them any more). Returns a Kafka error. */
 int broker_topic_delete(struct broker *b, struct broker_topic *t);
+/* broker_topic_add_partitions (not validate_only) with the new partitions' files made on the
+ * blocking thread, like broker_topic_create_async: a failed check returns its error at once;
+ * else done(arg, err, t, errmsg) runs later on the reactor. One growth at a time per topic. */
+int broker_topic_add_partitions_async(struct broker *b, struct broker_topic *t, int32_t count,
+                                      broker_topic_created_fn done, void *arg, char *errmsg,
+                                      size_t errlen);
 /* Grows a topic to count partitions. Returns a Kafka error code and fills errmsg. */
 int broker_topic_add_partitions(struct broker *b, struct broker_topic *t, int32_t count,
                                 bool validate_only, char *errmsg, size_t errlen);

@@ -158,10 +158,10 @@ def raw_pipelining(ctx):
 
 
 def raw_create_topics_async(ctx):
-    """A CreateTopics of many partitions does not stall other connections: their requests are
-    answered while the partitions are being made; meanwhile the name is taken (Metadata does not
-    auto-create it, a second CreateTopics fails); then every partition works, also after a
-    restart."""
+    """A CreateTopics or CreatePartitions of many partitions does not stall other connections:
+    their requests are answered while the partitions are being made; meanwhile a new topic's name
+    is taken (Metadata does not auto-create it, a second CreateTopics fails); then every
+    partition works, also after a restart."""
     import select
     b = ctx.broker()
     t, n = "many-parts", 300
@@ -199,13 +199,38 @@ def raw_create_topics_async(ctx):
         check_eq((md[t][0], len(md[t][1])), (0, n), "Metadata after the creation")
         check_eq(other.produce(t, n - 1, kproto.record_batch(records(2, b"last")))[0], 0,
                  "produce to the last partition")
+        # CreatePartitions (API 37 v0) to 2n: made off the reactor the same way.
+        body = (kproto.i32(1) + kproto.string(t) + kproto.i32(2 * n) + kproto.i32(-1) +
+                kproto.i32(60000) + kproto.i8(0))
+        corr = a.send(37, 0, body)
+        answered_first = 0
+        for _ in range(5):
+            other.request(kproto.API_VERSIONS, 0, b"")
+            ready, _, _ = select.select([a.s], [], [], 0)
+            answered_first += 0 if ready else 1
+        check(answered_first >= 1, "ApiVersions on another connection was answered only after "
+              "the CreatePartitions of %d more partitions" % n)
+        frame = a.recv_frame()
+        check(frame is not None and frame[0] == corr, "the CreatePartitions response")
+        r = frame[1]
+        r.i32()
+        check_eq(r.i32(), 1, "results in the CreatePartitions response")
+        check_eq(r.string(), t, "topic in the CreatePartitions response")
+        check_eq(r.i16(), 0, "CreatePartitions error code")
+        md, _ = other.metadata([t])
+        check_eq((md[t][0], len(md[t][1])), (0, 2 * n), "Metadata after CreatePartitions")
+        check_eq(other.produce(t, 2 * n - 1, kproto.record_batch(records(1, b"new")))[0], 0,
+                 "produce to the last new partition")
     b.restart()
     with kproto.Conn(b.port) as c:
         md, _ = c.metadata([t])
-        check_eq((md[t][0], len(md[t][1])), (0, n), "Metadata after a restart")
+        check_eq((md[t][0], len(md[t][1])), (0, 2 * n), "Metadata after a restart")
         recs, _ = c.fetch_all(t, n - 1)
         check_eq([v for _, _, _, v, _ in recs], [b"last-0", b"last-1"],
-                 "records of the last partition after a restart")
+                 "records of partition %d after a restart" % (n - 1))
+        recs, _ = c.fetch_all(t, 2 * n - 1)
+        check_eq([v for _, _, _, v, _ in recs], [b"new-0"],
+                 "records of partition %d after a restart" % (2 * n - 1))
 
 
 def raw_fetch_max_bytes(ctx):
@@ -278,7 +303,7 @@ def raw_reactor_pinned(ctx):
 
 TESTS = {
     "raw_create_topics_async": (raw_create_topics_async, dict(
-        META, scenario="CreateTopics of 300 partitions does not stall other connections")),
+        META, scenario="CreateTopics/CreatePartitions of 300 partitions do not stall other connections")),
     "raw_fetch_max_bytes": (raw_fetch_max_bytes, dict(
         META, scenario="Fetch MaxBytes across partitions (librdkafka test 0082)")),
     "raw_reactor_pinned": (raw_reactor_pinned, dict(
