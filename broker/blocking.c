@@ -25,7 +25,6 @@ struct broker_blocking {
     bool started, stop;
     struct broker_job *queue, *queue_tail; /* to run, oldest first */
     struct broker_job *done_list;          /* run, done() not called yet (newest first) */
-    int pending;                           /* submitted, done() not called yet */
 };
 
 static void *worker(void *arg) {
@@ -85,7 +84,6 @@ void broker_blocking_submit(struct broker *b, struct broker_job *job) {
     else
         w->queue = job;
     w->queue_tail = job;
-    w->pending++;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
 }
@@ -107,13 +105,8 @@ void broker_blocking_reap(struct broker *b) {
     while (order) {
         struct broker_job *j = order;
         order = j->next;
-        w->pending--;
         j->done(j);
     }
-}
-
-int broker_blocking_pending(const struct broker *b) {
-    return b->blocking ? b->blocking->pending : 0;
 }
 
 void broker_blocking_shutdown(struct broker *b) {
