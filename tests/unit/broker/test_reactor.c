@@ -4,7 +4,7 @@
  * real reactor on a free 127.0.0.1 port (in a thread) driven over TCP: ApiVersions v0/v3,
  * KIP-511 validation, the error-35 path, pipelining, in-order responses when requests complete
  * out of order, malformed requests, oversize and negative frame lengths, a disconnect with a
- * request pending, the connection cap and the idle timeout.
+ * request pending, the connection cap and the idle timeout; the blocking-work thread.
  *
  * Two test-only API handlers are slipped in front of the table with the linker's
  * --wrap=broker_api_handler (see CMakeLists.txt): one completes 150 ms later from a timer, one
@@ -640,12 +640,79 @@ static void test_limits(void **state) {
     tb_stop(tb);
 }
 
+/* ---- the blocking-work thread (blocking.c) ----------------------------------------------------
+ * Jobs run one at a time in order on a thread of their own; their done() runs on the reactor
+ * thread, in the same order; at shutdown the queued jobs still run and their done() is called. */
+struct tjob {
+    struct broker_job job;
+    int index;
+    pthread_t run_thread, done_thread;
+};
+static atomic_int jobs_run, jobs_done;
+static int done_order[16];
+
+static void tjob_run(struct broker_job *job) {
+    struct tjob *j = (struct tjob *)job;
+    j->run_thread = pthread_self();
+    if (j->index == 0) usleep(30000); /* the others queue behind it */
+    jobs_run++;
+}
+
+static void tjob_done(struct broker_job *job) {
+    struct tjob *j = (struct tjob *)job;
+    j->done_thread = pthread_self();
+    int k = atomic_load(&jobs_done); /* one done() at a time: counted after it is written */
+    done_order[k] = j->index;
+    atomic_store(&jobs_done, k + 1);
+}
+
+static void test_blocking_jobs(void **state) {
+    (void)state;
+    struct tb *tb = tb_start(NULL);
+    assert_int_equal(broker_blocking_init(&tb->b), 0);
+    struct tjob jobs[8];
+    memset(jobs, 0, sizeof(jobs));
+    jobs_run = jobs_done = 0;
+    for (int i = 0; i < 8; i++) {
+        jobs[i].job.run = tjob_run;
+        jobs[i].job.done = tjob_done;
+        jobs[i].index = i;
+    }
+    for (int i = 0; i < 5; i++)
+        broker_blocking_submit(&tb->b, &jobs[i].job);
+    for (int i = 0; i < 1000 && jobs_done < 5; i++)
+        usleep(5000);
+    assert_int_equal(jobs_done, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(done_order[i], i);
+        assert_false(pthread_equal(jobs[i].run_thread, pthread_self()));
+        assert_false(pthread_equal(jobs[i].run_thread, tb->thread));
+        assert_true(pthread_equal(jobs[i].done_thread, tb->thread));
+    }
+    /* queued when the reactor stops: run by broker_blocking_shutdown, done() on its caller */
+    for (int i = 5; i < 8; i++)
+        broker_blocking_submit(&tb->b, &jobs[i].job);
+    struct broker *b = &tb->b;
+    broker_reactor_stop(b);
+    assert_int_equal(pthread_join(tb->thread, NULL), 0);
+    broker_blocking_shutdown(b);
+    assert_null(b->blocking);
+    assert_int_equal(jobs_run, 8);
+    assert_int_equal(jobs_done, 8);
+    for (int i = 5; i < 8; i++)
+        assert_int_equal(done_order[i], i);
+    broker_reactor_destroy(b);
+    broker_config_free(&b->cfg);
+    free(tb);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timer_heap),          cmocka_unit_test(test_apiversions),
         cmocka_unit_test(test_in_order_completion), cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_big_frame),           cmocka_unit_test(test_big_responses),
         cmocka_unit_test(test_listeners_and_drain), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_blocking_jobs),
     };
     if (getenv("RINGLET_TEST_DEBUG")) rl_log_set_level(RL_LOG_DEBUG);
     return cmocka_run_group_tests(tests, NULL, NULL);
