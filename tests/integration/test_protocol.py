@@ -157,12 +157,23 @@ def raw_pipelining(ctx):
                  "records returned for max_bytes=100 (the whole first batch, KIP-74)")
 
 
+def answered_before(a, other, n=5):
+    """How many of n ApiVersions requests on `other` are answered while `a` has no response
+    waiting yet."""
+    import select
+    first = 0
+    for _ in range(n):
+        other.request(kproto.API_VERSIONS, 0, b"")
+        ready, _, _ = select.select([a.s], [], [], 0)
+        first += 0 if ready else 1
+    return first
+
+
 def raw_create_topics_async(ctx):
     """A CreateTopics or CreatePartitions of many partitions does not stall other connections:
     their requests are answered while the partitions are being made; meanwhile a new topic's name
     is taken (Metadata does not auto-create it, a second CreateTopics fails); then every
     partition works, also after a restart."""
-    import select
     b = ctx.broker()
     t, n = "many-parts", 300
     with kproto.Conn(b.port) as a, kproto.Conn(b.port) as other:
@@ -172,11 +183,7 @@ def raw_create_topics_async(ctx):
         # Requests sent after it on another connection are answered before it is: the reactor
         # does not make the directories and files itself (with it doing so, the CreateTopics
         # response was always out first).
-        answered_first = 0
-        for _ in range(5):
-            other.request(kproto.API_VERSIONS, 0, b"")
-            ready, _, _ = select.select([a.s], [], [], 0)
-            answered_first += 0 if ready else 1
+        answered_first = answered_before(a, other)
         check(answered_first >= 1, "ApiVersions on another connection was answered only after "
               "the CreateTopics of %d partitions" % n)
         # Meanwhile: not auto-created with the default partition count, not creatable again.
@@ -203,11 +210,7 @@ def raw_create_topics_async(ctx):
         body = (kproto.i32(1) + kproto.string(t) + kproto.i32(2 * n) + kproto.i32(-1) +
                 kproto.i32(60000) + kproto.i8(0))
         corr = a.send(37, 0, body)
-        answered_first = 0
-        for _ in range(5):
-            other.request(kproto.API_VERSIONS, 0, b"")
-            ready, _, _ = select.select([a.s], [], [], 0)
-            answered_first += 0 if ready else 1
+        answered_first = answered_before(a, other)
         check(answered_first >= 1, "ApiVersions on another connection was answered only after "
               "the CreatePartitions of %d more partitions" % n)
         frame = a.recv_frame()
