@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Raw protocol checks that clients hide: Produce validation error codes, ListOffsets by
-timestamp, Metadata v0/v1 topic-list semantics, and idempotent-producer deduplication (also
-after a clean restart and after SIGKILL)."""
+timestamp, Metadata v0/v1 topic-list semantics, idempotent-producer deduplication (also
+after a clean restart and after SIGKILL), and topic creation that does not stall other
+connections."""
+import select
 import subprocess
 import sys
 
@@ -160,7 +162,6 @@ def raw_pipelining(ctx):
 def answered_before(a, other, n=5):
     """How many of n ApiVersions requests on `other` are answered while `a` has no response
     waiting yet."""
-    import select
     first = 0
     for _ in range(n):
         other.request(kproto.API_VERSIONS, 0, b"")
