@@ -103,7 +103,7 @@ struct broker_job {
 };
 int broker_blocking_init(struct broker *b);
 void broker_blocking_submit(struct broker *b, struct broker_job *job);
-void broker_blocking_reap(struct broker *b); /* reactor: done() of the jobs that ran */
+void broker_blocking_reap(struct broker *b);     /* reactor: done() of the jobs that ran */
 void broker_blocking_shutdown(struct broker *b); /* runs what is queued, joins the thread */
 
 /* ---- timers (reactor.c): a min-heap on the reactor's own clock, no thread per timer ---------- */
