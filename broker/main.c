@@ -282,7 +282,6 @@ int main(int argc, char **argv) {
         storage_engine_set_fsync_observer(b->storage, broker_metrics_fsync_observe, b->metrics);
     if (cluster_id_setup(b) < 0) goto out_storage;
     if ((rc = broker_reactor_create(b, true)) < 0) goto out_storage;
-    broker_blocking_init(b);
     if ((rc = broker_topics_init(b)) < 0) {
         rl_error("main", "loading topics failed: %s", rl_strerror(rc));
         goto out_reactor;
@@ -291,6 +290,7 @@ int main(int argc, char **argv) {
         rl_error("main", "loading consumer groups failed: %s", rl_strerror(rc));
         goto out_topics;
     }
+    broker_blocking_init(b); /* jobs come from requests, so from here on */
     if ((rc = broker_reactor_listen(b)) < 0) goto out_groups;
     b->ready = true;
     const char *host;
@@ -301,12 +301,11 @@ int main(int argc, char **argv) {
     rc = broker_reactor_run(b, DRAIN_MS);
     code = rc < 0 ? 1 : 0;
 out_groups:
+    broker_blocking_shutdown(b); /* its last jobs may still create topics */
     broker_groups_shutdown(b);
 out_topics:
-    broker_blocking_shutdown(b); /* its last jobs may still create topics */
     broker_topics_shutdown(b);
 out_reactor:
-    broker_blocking_shutdown(b);
 out_storage:
     storage_engine_close(b->storage); /* writes the clean-shutdown marker */
     b->storage = NULL;

@@ -972,24 +972,37 @@ static bool id_is_creating(const struct broker_topics *r, struct proto_uuid id);
 static void remove_partition_dir(const char *log_dir, const char *topic, int32_t part);
 
 /* Opens partitions n_partitions..count-1 of t, writing their partition.metadata if meta (else
- * a create_job made every file already; the ones never opened are then removed on failure). */
-static int open_new_partitions(struct broker *b, struct broker_topic *t, int32_t count, bool meta,
-                               char *errmsg, size_t errlen) {
+ * a create_job made every file already). Returns 0 or a negative errno; t->n_partitions counts
+ * the ones opened (one whose metadata write failed stays: its id is rewritten at next start). */
+static int open_new_partitions(struct broker *b, struct broker_topic *t, int32_t count, bool meta) {
     t->partitions = rl_realloc(t->partitions, (size_t)count * sizeof(*t->partitions));
     for (int32_t i = t->n_partitions; i < count; i++) {
         t->partitions[i] = NULL;
         int rc = partition_open(b, t, i, &t->partitions[i]);
+        if (rc == 0) t->n_partitions = i + 1;
         if (rc == 0 && meta) rc = write_partition_meta(b, t, i);
-        if (rc < 0) {
-            if (t->partitions[i]) /* opened but metadata failed: keep it, the id is rewritten
-                                     at next start */
-                t->n_partitions = i + 1;
-            for (int32_t k = t->n_partitions; !meta && k < count; k++)
-                remove_partition_dir(b->cfg.log_dir, t->name, k);
-            snprintf(errmsg, errlen, "Cannot create partition %d: %s", i, rl_strerror(rc));
-            return PROTO_ERR_KAFKA_STORAGE_ERROR;
-        }
-        t->n_partitions = i + 1;
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* Removes the directories a create_job made for partitions n_partitions..count-1 of t, which
+ * were never opened. */
+static void remove_unopened(struct broker *b, struct broker_topic *t, int32_t count) {
+    for (int32_t i = t->n_partitions; i < count; i++)
+        remove_partition_dir(b->cfg.log_dir, t->name, i);
+}
+
+/* Grows t to count partitions, their files made already (made: by a create_job) or not. */
+static int grow_open(struct broker *b, struct broker_topic *t, int32_t count, bool made,
+                     char *errmsg, size_t errlen) {
+    int32_t from = t->n_partitions;
+    int rc = open_new_partitions(b, t, count, !made);
+    if (rc < 0) {
+        if (made) remove_unopened(b, t, count);
+        snprintf(errmsg, errlen, "Cannot create partitions %d..%d: %s", from, count - 1,
+                 rl_strerror(rc));
+        return PROTO_ERR_KAFKA_STORAGE_ERROR;
     }
     rl_info("topics", "topic %s now has %d partitions", t->name, count);
     return PROTO_ERR_NONE;
@@ -1046,19 +1059,11 @@ static int create_build(struct broker *b, const char *name, int32_t n, const cha
         } while (broker_topic_find_id(b, t->id) || id_is_creating(r, t->id));
     }
     int rc = write_topic_conf(b, t);
-    t->partitions = rl_calloc((size_t)n, sizeof(*t->partitions));
-    for (int32_t i = 0; i < n && rc == 0; i++) {
-        rc = partition_open(b, t, i, &t->partitions[i]);
-        if (rc == 0) {
-            t->n_partitions = i + 1;
-            if (!id) rc = write_partition_meta(b, t, i);
-        }
-    }
+    if (rc == 0) rc = open_new_partitions(b, t, n, !id);
     if (rc < 0) {
         snprintf(errmsg, errlen, "Cannot create topic '%s' in %s: %s", name, b->cfg.log_dir,
                  rl_strerror(rc));
-        for (int32_t i = t->n_partitions; id && i < n; i++) /* made, never opened */
-            remove_partition_dir(b->cfg.log_dir, name, i);
+        if (id) remove_unopened(b, t, n);
         topic_set_overrides(t, NULL, NULL, 0);
         write_topic_conf(b, t);
         topic_free(t, true);
@@ -1164,12 +1169,11 @@ static int grow_done(struct create_job *j, char *msg, size_t cap) {
                  rl_strerror(j->rc));
         err = PROTO_ERR_KAFKA_STORAGE_ERROR;
     } else if (t->deleted) {
-        for (int32_t i = j->from; i < j->n; i++)
-            remove_partition_dir(j->log_dir, j->name, i);
+        remove_unopened(j->b, t, j->n);
         snprintf(msg, cap, "The topic was deleted.");
         err = PROTO_ERR_UNKNOWN_TOPIC_OR_PARTITION;
     } else {
-        err = open_new_partitions(j->b, t, j->n, false, msg, cap);
+        err = grow_open(j->b, t, j->n, true, msg, cap);
     }
     return err;
 }
@@ -1332,7 +1336,7 @@ int broker_topic_add_partitions(struct broker *b, struct broker_topic *t, int32_
         return PROTO_ERR_INVALID_PARTITIONS;
     }
     if (validate_only) return PROTO_ERR_NONE;
-    return open_new_partitions(b, t, count, true, errmsg, errlen);
+    return grow_open(b, t, count, false, errmsg, errlen);
 }
 
 int broker_topic_set_configs(struct broker *b, struct broker_topic *t, const char *const *names,

@@ -1131,15 +1131,7 @@ int storage_log_prepare(const char *data_dir, const char *topic, int32_t partiti
         rc = -errno;
     }
     if (rc == 0 && (dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) rc = -errno;
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
-    for (int i = 0; i < 3 && rc == 0; i++) {
-        char seg[48];
-        storage__seg_name(seg, sizeof(seg), 0, exts[i]);
-        int fd = openat(dfd, seg, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) rc = -errno;
-        if (fd >= 0) close(fd);
-    }
-    if (rc == 0 && fsync(dfd) < 0) rc = -errno; /* the names survive a crash */
+    if (rc == 0) rc = storage__seg_files_create(dfd, 0, 0, NULL);
     if (dfd >= 0) close(dfd);
     close(pfd);
     return rc;

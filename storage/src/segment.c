@@ -65,15 +65,15 @@ int storage__seg_dfd(struct storage_log *log, struct storage_segment *s) {
     return fd;
 }
 
-int storage__seg_create(struct storage_log *log, int64_t base, struct storage_segment **out) {
-    char name[48];
-    static const char *exts[] = {".log", ".index", ".timeindex"};
-    int fds[3];
+int storage__seg_files_create(int dirfd, int64_t base, int flags, int *log_fd) {
+    static const char *const exts[] = {".log", ".index", ".timeindex"};
+    int fds[3], rc = 0;
     for (int i = 0; i < 3; i++) {
+        char name[48];
         storage__seg_name(name, sizeof(name), base, exts[i]);
-        fds[i] = openat(log->dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        fds[i] = openat(dirfd, name, O_RDWR | O_CREAT | flags | O_CLOEXEC, 0644);
         if (fds[i] < 0) {
-            int rc = -errno;
+            rc = -errno;
             for (int j = 0; j < i; j++)
                 close(fds[j]);
             return rc;
@@ -82,13 +82,20 @@ int storage__seg_create(struct storage_log *log, int64_t base, struct storage_se
     close(fds[1]);
     close(fds[2]);
     /* The new names must survive a crash before the first group commit covers them. */
-    if (fsync(log->dirfd) < 0) {
-        int rc = -errno;
+    if (fsync(dirfd) < 0) rc = -errno;
+    if (rc < 0 || !log_fd)
         close(fds[0]);
-        return rc;
-    }
+    else
+        *log_fd = fds[0];
+    return rc;
+}
+
+int storage__seg_create(struct storage_log *log, int64_t base, struct storage_segment **out) {
+    int fd;
+    int rc = storage__seg_files_create(log->dirfd, base, O_TRUNC, &fd);
+    if (rc < 0) return rc;
     struct storage_segment *s = storage__seg_alloc(base);
-    s->fd = fds[0];
+    s->fd = fd;
     s->idx_loaded = true;
     s->created_ms = rl_now_ms();
     *out = s;
