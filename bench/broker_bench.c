@@ -15,6 +15,7 @@
  *                [-m max_MiB] [-c consume_partitions] [-w e2e_fetch_wait_ms]
  *                [-M child|inproc] [-x produce100,produce1k,consume,e2e] [-d data_dir] [-n runs]
  *                [-X librdkafka.setting=value ...] [-P client_cpus/target_cpus] [-R mock_rtt_ms]
+ *                [-H busy_fraction] [-S stats_file]
  *   With -d (the broker's data directory), the disk's sync-write limit is measured there (1 s)
  *   after each acks=all run and acks=all MB/s is also given as a fraction of it.
  *   scripts/bench-broker.sh starts ringletd and runs it; docs/benchmarks.md has figures.
@@ -46,6 +47,13 @@
  *     let the scheduler place everything, as on the shared machine they are measured on.
  *   - -R 20 makes the mock hold every response 20 ms (rd_kafka_mock_broker_set_rtt): how much
  *     of the mock's lead is the client's sensitivity to acknowledgement latency alone.
+ *   - -H 0.4 runs a busy child process that spins 0.4 ms of every millisecond (pinned like the
+ *     mock with -P) during every scenario: how fast the same client drives the mock when a
+ *     broker process takes that much CPU (ringletd's share, printed as cpu-tg), which on a
+ *     2-core machine decides most of the acks=all ratio.
+ *   - -S file appends librdkafka's statistics (statistics.interval.ms=1000) of every client as
+ *     JSON lines: per broker connection int_latency (queue time before a request), outbuf
+ *     latency, rtt and waitresp_cnt (requests in flight) show where a produce run's latency is.
  *   - With -p, the CPU time the broker process used during each scenario is printed (from
  *     /proc/<pid>/stat), next to the bench's own; the mock child's is measured the same way.
  */
@@ -208,7 +216,10 @@ static bool parse_cpus(const char *s, cpu_set_t *set) {
     return CPU_COUNT(set) > 0;
 }
 
-static int mock_rtt_ms;                   /* -R */
+static int mock_rtt_ms;     /* -R */
+static double hog_fraction; /* -H */
+static pid_t hog_child;
+static const char *stats_path;            /* -S */
 static cpu_set_t pin_clients, pin_target; /* -P */
 static bool pinned;
 
@@ -290,6 +301,38 @@ static int mock_spawn_child(char *bootstrap, size_t len, pid_t *pid) {
     return 0;
 }
 
+/*
+ * -H: forks a child that spins for hog_fraction of every millisecond and sleeps the rest, until
+ * the bench exits (PR_SET_PDEATHSIG) or hog_stop() kills it. Forked before any client thread.
+ */
+static int hog_spawn(void) {
+    pid_t child = fork();
+    if (child < 0) return -errno;
+    if (child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (pinned && sched_setaffinity(0, sizeof(pin_target), &pin_target)) _exit(1);
+        uint64_t busy = (uint64_t)(hog_fraction * 1e6);
+        struct timespec idle = {0, (long)((1.0 - hog_fraction) * 1e6)};
+        volatile uint64_t sink = 0;
+        for (;;) {
+            uint64_t t0 = now_ns();
+            while (now_ns() - t0 < busy)
+                for (int i = 0; i < 1000; i++)
+                    sink += (uint64_t)i;
+            if (idle.tv_nsec) nanosleep(&idle, NULL);
+        }
+    }
+    hog_child = child;
+    return 0;
+}
+
+static void hog_stop(void) {
+    if (hog_child <= 0) return;
+    kill(hog_child, SIGKILL);
+    waitpid(hog_child, NULL, 0);
+    hog_child = 0;
+}
+
 static void mock_stop(void) {
     if (mock_ctl_fd >= 0) {
         close(mock_ctl_fd);
@@ -333,8 +376,24 @@ static rd_kafka_conf_t *base_conf(const struct target *t) {
     return conf;
 }
 
+/* -S: one JSON object per client and interval, appended to stats_path. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    (void)rk;
+    (void)opaque;
+    FILE *f = fopen(stats_path, "a");
+    if (!f) return 0;
+    fwrite(json, 1, len, f);
+    fputc('\n', f);
+    fclose(f);
+    return 0; /* librdkafka frees json */
+}
+
 static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf) {
     char err[256];
+    if (stats_path) {
+        conf_set(conf, "statistics.interval.ms", "1000");
+        rd_kafka_conf_set_stats_cb(conf, stats_cb);
+    }
     rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
     if (!rk) {
         fprintf(stderr, "rd_kafka_new: %s\n", err);
@@ -386,13 +445,17 @@ struct result {
     double secs;
     struct hist lat;
     double cpu_bench, cpu_target; /* CPU seconds during the measured interval */
+    double cpu_hog;               /* ... and the -H busy child's (NaN without -H) */
 };
 
 static double rate(const struct result *r, double per) {
     return r->secs > 0 ? (double)per / r->secs : NAN;
 }
 
+static double hog_cpu0; /* the busy child's CPU seconds at cpu_begin */
+
 static void cpu_begin(const struct target *t, double *self, double *other) {
+    hog_cpu0 = hog_child > 0 ? cpu_seconds(hog_child) : NAN;
     *self = cpu_seconds(0);
     *other = t->pid > 0 ? cpu_seconds(t->pid) : NAN;
 }
@@ -400,6 +463,7 @@ static void cpu_begin(const struct target *t, double *self, double *other) {
 static void cpu_end(const struct target *t, struct result *r, double self, double other) {
     r->cpu_bench = cpu_seconds(0) - self;
     r->cpu_target = t->pid > 0 ? cpu_seconds(t->pid) - other : NAN;
+    r->cpu_hog = hog_child > 0 ? cpu_seconds(hog_child) - hog_cpu0 : NAN;
 }
 
 static void print_header(void) {
@@ -419,9 +483,12 @@ static void print_row(const char *scenario, int t, const struct result *r, bool 
     if (r->secs > 0) snprintf(cb, sizeof(cb), "%.2f", r->cpu_bench / r->secs);
     if (r->secs > 0 && !isnan(r->cpu_target))
         snprintf(ct, sizeof(ct), "%.2f", r->cpu_target / r->secs);
-    printf("%-24s %-9s %11.0f %9.1f %8s %8s %8s %7s %7s %6" PRIu64 "%s\n", scenario,
+    char hog[48] = "";
+    if (r->secs > 0 && !isnan(r->cpu_hog))
+        snprintf(hog, sizeof(hog), "  (busy child: %.2f cores)", r->cpu_hog / r->secs);
+    printf("%-24s %-9s %11.0f %9.1f %8s %8s %8s %7s %7s %6" PRIu64 "%s%s\n", scenario,
            target_names[t], rate(r, (double)r->msgs), rate(r, (double)r->bytes / 1e6), p50, p99,
-           p999, cb, ct, r->errors, r->ok ? "" : "  (FAILED: see stderr)");
+           p999, cb, ct, r->errors, hog, r->ok ? "" : "  (FAILED: see stderr)");
     fflush(stdout);
 }
 
@@ -812,6 +879,7 @@ static void run_e2e(const struct target *t, const char *topic, int msgs_per_sec,
     ack->ok = ps.delivered == n;
     ack->cpu_bench = r->cpu_bench;
     ack->cpu_target = r->cpu_target;
+    ack->cpu_hog = r->cpu_hog;
 out:
     atomic_store(&cs.stop, true);
     if (started) pthread_join(th, NULL);
@@ -839,6 +907,9 @@ static void usage(void) {
             "                    [-P client_cpus/target_cpus: pin the clients and the mock "
             "child, e.g. 1/0]\n"
             "                    [-R ms: delay every mock response by ms (diagnostic)]\n"
+            "                    [-H fraction: a child process spins this fraction of each ms "
+            "(diagnostic)]\n"
+            "                    [-S file: append librdkafka statistics JSON of every client]\n"
             "  without -b only the mock baseline runs\n");
     exit(2);
 }
@@ -899,7 +970,7 @@ int main(int argc, char **argv) {
     const char *disk_dir = NULL;
     int reps = 3;
     int opt;
-    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:n:X:P:R:h")) != -1) {
+    while ((opt = getopt(argc, argv, "b:p:s:e:r:m:c:w:x:M:d:n:X:P:R:H:S:h")) != -1) {
         switch (opt) {
         case 'b':
             targets[T_BROKER].enabled = true;
@@ -941,6 +1012,15 @@ int main(int argc, char **argv) {
                 n_extra_conf == MAX_EXTRA_CONF)
                 usage();
             extra_conf[n_extra_conf++] = optarg;
+            break;
+        case 'H': {
+            char *end;
+            hog_fraction = strtod(optarg, &end);
+            if (*end || !(hog_fraction > 0 && hog_fraction < 1)) usage();
+            break;
+        }
+        case 'S':
+            stats_path = optarg;
             break;
         case 'R':
             mock_rtt_ms = atoi(optarg);
@@ -988,6 +1068,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "-P needs the mock in a child process (-M child)\n");
         return 2;
     }
+    if (hog_fraction > 0 && (rc = hog_spawn()) < 0) {
+        fprintf(stderr, "cannot start the busy child (-H): %s\n", strerror(-rc));
+        return 1;
+    }
     if (pinned && sched_setaffinity(0, sizeof(pin_clients), &pin_clients)) {
         fprintf(stderr, "cannot pin the clients: %s\n", strerror(errno));
         return 1;
@@ -1008,6 +1092,11 @@ int main(int argc, char **argv) {
                (int)targets[T_BROKER].pid);
     else
         printf("; no -b: mock baseline only\n");
+    if (hog_fraction > 0)
+        printf("a child process (pid %d) spins %.0f%% of every millisecond (-H): not a baseline "
+               "run\n",
+               (int)hog_child, hog_fraction * 100);
+    if (stats_path) printf("librdkafka statistics of every client go to %s (-S)\n", stats_path);
     if (mock_rtt_ms > 0)
         printf("the mock holds every response %d ms (-R): not a baseline run\n", mock_rtt_ms);
     if (pinned) {
@@ -1096,6 +1185,7 @@ int main(int argc, char **argv) {
             print_row(" (its produce acks)", t, &e2e_ack[k][t], true);
         }
     }
+    hog_stop();
     mock_stop();
 
     double r_p100 = ratio(p100, reps), r_p1k = ratio(p1k, reps), r_c100 = ratio(c100, reps),
