@@ -49,8 +49,8 @@
  *     of the mock's lead is the client's sensitivity to acknowledgement latency alone.
  *   - -H 0.4 runs a busy child process that spins 0.4 ms of every millisecond (pinned like the
  *     mock with -P) during every scenario: how fast the same client drives the mock when a
- *     broker process takes that much CPU (ringletd's share, printed as cpu-tg), which on a
- *     2-core machine decides most of the acks=all ratio.
+ *     broker process takes that much more CPU than the mock (compare cpu-tg): on a 2-core
+ *     machine that share, with the acknowledgement latency (-R), sets the acks=all ratio.
  *   - -S file appends librdkafka's statistics (statistics.interval.ms=1000) of every client as
  *     JSON lines: per broker connection int_latency (queue time before a request), outbuf
  *     latency, rtt and waitresp_cnt (requests in flight) show where a produce run's latency is.
