@@ -83,7 +83,8 @@
     M(API_LATENCY, "histogram", "ringlet_api_request_duration_seconds", "api",                     \
       "Time from a request's arrival to its response being queued, by Kafka API.")                 \
     M(FSYNC_LATENCY, "histogram", "ringlet_storage_fsync_duration_seconds", "",                    \
-      "Duration of the storage engine's fdatasync calls.")                                         \
+      "Duration of the storage engine's fdatasync calls (and of a partition directory's fsync in " \
+      "the first flush after a segment roll).")                                                    \
     M(STORAGE_WRITTEN, "counter", "ringlet_storage_written_bytes_total", "",                       \
       "Record batch bytes appended to partition logs.")                                            \
     M(DISK_READS, "counter", "ringlet_storage_disk_reads_total", "",                               \

@@ -250,6 +250,19 @@ static void log_maybe_flush(struct storage_log *log) {
         op->next = list;
         list = op;
     }
+    if (log->dir_unsynced) {
+        /* a roll's new file names: synced with this flush's data, so a durable append in the new
+         * segment completes only once its name is durable too */
+        struct storage_segment *s = active_seg(log);
+        struct storage_op *op = seg_op(log, s, STORAGE_OP_FSYNC, log->dirfd, NULL, 0, rl_mono_ns());
+        op->sync_all = true; /* fdatasync need not commit a directory's new entries */
+        log->dir_unsynced = false;
+        s->inflight++;
+        log->inflight++;
+        log->flush_inflight++;
+        op->next = list;
+        list = op;
+    }
     if (!list) {
         flush_done(log);
         return;
@@ -812,12 +825,15 @@ static void seg_finish_seal(struct storage_log *log, struct storage_segment *s) 
 
 static int log_roll(struct storage_log *log) {
     struct storage_segment *old = active_seg(log), *s;
-    int rc = storage__seg_create(log, log->next_offset, &s);
+    /* No directory fsync here (up to 2 ms on the reactor): the next flush does it, before any
+     * durable append in the new segment completes. */
+    int rc = storage__seg_create(log, log->next_offset, false, &s);
     if (rc) {
         rl_error(STORAGE_MOD, "%s: cannot create segment %lld: %s", log->dir,
                  (long long)log->next_offset, rl_strerror(rc));
         return rc;
     }
+    log->dir_unsynced = true;
     old->sealed = true;
     old->next_offset = log->next_offset;
     storage__seg_seal_timeindex(old);
@@ -844,7 +860,7 @@ static int log_cut(struct storage_log *log, int64_t offset) {
     if (offset < s->base_offset) { /* below the first segment: start over at offset */
         struct storage_segment *ns;
         seg_remove(log, k);
-        int rc = storage__seg_create(log, offset, &ns);
+        int rc = storage__seg_create(log, offset, true, &ns);
         if (rc) return rc;
         seg_push(log, ns);
         log->start_offset = offset;
@@ -1131,7 +1147,7 @@ int storage_log_prepare(const char *data_dir, const char *topic, int32_t partiti
         rc = -errno;
     }
     if (rc == 0 && (dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) rc = -errno;
-    if (rc == 0) rc = storage__seg_files_create(dfd, 0, 0, NULL);
+    if (rc == 0) rc = storage__seg_files_create(dfd, 0, 0, true, NULL);
     if (dfd >= 0) close(dfd);
     close(pfd);
     return rc;
@@ -1186,7 +1202,7 @@ int storage_log_open(struct storage_engine *e, const char *topic, int32_t partit
     if (log->n_segs == 0) {
         struct storage_segment *s;
         int64_t base = ls > 0 ? ls : 0;
-        rc = storage__seg_create(log, base, &s);
+        rc = storage__seg_create(log, base, true, &s);
         if (rc) goto fail;
         seg_push(log, s);
         log->next_offset = base;
@@ -1288,6 +1304,8 @@ void storage_log_close(struct storage_log *log) {
         s->dirty = false;
         s->finalized = s->truncated = true;
     }
+    if (log->dir_unsynced && fsync(log->dirfd) < 0) ok = false;
+    log->dir_unsynced = false;
     storage__log_sync_indexes(log, true);
     if (ok) log->durable_offset = log->end_offset;
     /* a log closed in a failed state leaves no clean promise behind */

@@ -105,7 +105,7 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
             return;
         }
         if (op->kind == STORAGE_OP_FSYNC)
-            rc = fdatasync(op->fd);
+            rc = op->sync_all ? fsync(op->fd) : fdatasync(op->fd);
         else if (op->kind == STORAGE_OP_READ)
             rc = pread(op->fd, op->rbuf + op->done, len, op->pos + op->done);
         else if (op->dbuf)
@@ -135,7 +135,7 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
         return;
     }
     if (op->kind == STORAGE_OP_FSYNC)
-        io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+        io_uring_prep_fsync(sqe, op->fd, op->sync_all ? 0 : IORING_FSYNC_DATASYNC);
     else if (op->kind == STORAGE_OP_DROP)
         io_uring_prep_fadvise(sqe, op->fd, (uint64_t)op->pos, (off_t)op->len, POSIX_FADV_DONTNEED);
     else if (op->kind == STORAGE_OP_READ)

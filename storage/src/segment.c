@@ -65,7 +65,7 @@ int storage__seg_dfd(struct storage_log *log, struct storage_segment *s) {
     return fd;
 }
 
-int storage__seg_files_create(int dirfd, int64_t base, int flags, int *log_fd) {
+int storage__seg_files_create(int dirfd, int64_t base, int flags, bool sync_dir, int *log_fd) {
     static const char *const exts[] = {".log", ".index", ".timeindex"};
     int fds[3], rc = 0;
     for (int i = 0; i < 3; i++) {
@@ -81,8 +81,9 @@ int storage__seg_files_create(int dirfd, int64_t base, int flags, int *log_fd) {
     }
     close(fds[1]);
     close(fds[2]);
-    /* The new names must survive a crash before the first group commit covers them. */
-    if (fsync(dirfd) < 0) rc = -errno;
+    /* The new names must survive a crash before an fsync covers data in them: here, or (a roll)
+     * in the log's next flush, which syncs the directory too (storage_log.dir_unsynced). */
+    if (sync_dir && fsync(dirfd) < 0) rc = -errno;
     if (rc < 0 || !log_fd)
         close(fds[0]);
     else
@@ -90,9 +91,10 @@ int storage__seg_files_create(int dirfd, int64_t base, int flags, int *log_fd) {
     return rc;
 }
 
-int storage__seg_create(struct storage_log *log, int64_t base, struct storage_segment **out) {
+int storage__seg_create(struct storage_log *log, int64_t base, bool sync_dir,
+                        struct storage_segment **out) {
     int fd;
-    int rc = storage__seg_files_create(log->dirfd, base, O_TRUNC, &fd);
+    int rc = storage__seg_files_create(log->dirfd, base, O_TRUNC, sync_dir, &fd);
     if (rc < 0) return rc;
     struct storage_segment *s = storage__seg_alloc(base);
     s->fd = fd;

@@ -38,12 +38,14 @@ int storage__scan_next(struct storage_scan *sc, int fd);
 void storage__seg_name(char *buf, size_t cap, int64_t base, const char *ext);
 struct storage_segment *storage__seg_alloc(int64_t base);
 void storage__seg_free(struct storage_segment *s);
-/* Creates the three files of a new, empty segment (fsyncs the directory). */
-int storage__seg_create(struct storage_log *log, int64_t base, struct storage_segment **out);
+/* Creates the three files of a new, empty segment; fsyncs the directory when sync_dir (else the
+ * caller must, before data in the segment counts as durable). */
+int storage__seg_create(struct storage_log *log, int64_t base, bool sync_dir,
+                        struct storage_segment **out);
 /* Creates the .log, .index and .timeindex files of segment base in dirfd (flags: O_TRUNC, or 0
- * to leave existing ones as they are) and syncs dirfd. The .log's fd goes to *log_fd, or is
- * closed when log_fd is NULL. Needs no log or engine. */
-int storage__seg_files_create(int dirfd, int64_t base, int flags, int *log_fd);
+ * to leave existing ones as they are) and syncs dirfd when sync_dir. The .log's fd goes to
+ * *log_fd, or is closed when log_fd is NULL. Needs no log or engine. */
+int storage__seg_files_create(int dirfd, int64_t base, int flags, bool sync_dir, int *log_fd);
 /* The .log fd, opened on first use. */
 int storage__seg_fd(struct storage_log *log, struct storage_segment *s);
 /* The .log opened for O_DIRECT writes, on first use. */

@@ -59,7 +59,8 @@ _Static_assert(STORAGE_DBUF_STEP == 1 << STORAGE_DBUF_MIN_SHIFT &&
 enum storage_op_kind {
     STORAGE_OP_APPEND = 0, /* data write of an append */
     STORAGE_OP_ZERO = 1,   /* zeros written ahead of a segment tail */
-    STORAGE_OP_FSYNC = 2,  /* fdatasync of one segment file, part of a log flush */
+    STORAGE_OP_FSYNC = 2,  /* fdatasync of one segment file (or fsync of the log's directory,
+                              sync_all), part of a log flush */
     STORAGE_OP_DROP = 3,   /* fadvise DONTNEED of [pos, pos + len) of a segment file */
     STORAGE_OP_DWRITE = 4, /* direct I/O: dbuf[0..dlen) at dpos; data up to pos once written */
     STORAGE_OP_READ = 5,   /* read of [pos, pos + len) into rbuf (storage_log_read_async) */
@@ -76,6 +77,7 @@ struct storage_op {
     bool completed;
     bool durable;
     bool covers_truncate; /* fsync issued after the segment was cut to its real size */
+    bool sync_all;        /* fsync, not fdatasync: the log's directory (new segment names) */
     int res;              /* 0 or -errno once completed */
     int fd;
     struct storage_log *log;
@@ -196,6 +198,7 @@ struct storage_log {
     int flush_inflight;     /* fsync ops of the current flush still running */
     int flush_err;
     bool flush_requested; /* a flush without waiters (roll, interval, seal) */
+    bool dir_unsynced;    /* a roll created segment files: the next flush also syncs dirfd */
     int64_t unflushed_msgs;
     int64_t avg_append;       /* moving average of append sizes (bytes) */
     int64_t bytes_since_trim; /* appended since the last log_trim_cache */

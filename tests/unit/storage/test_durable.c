@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_durable.c - a durable append completes only after an fdatasync of its segment file that
- * started after the append's bytes were written. The test binary interposes pwrite, pwritev and
- * fdatasync (the posix backend's calls) to record, per file, every write (range, sequence
- * number) and every fdatasync (sequence number), then checks each durable append against them:
- * with appends queued across several segment rolls, reaped one by one, and in between.
+ * started after the append's bytes were written, and after an fsync of the log's directory that
+ * started after the segment file was created (its name survives a crash). The test binary
+ * interposes pwrite, pwritev, fdatasync, fsync and openat (the posix backend's calls) to record,
+ * per file, every write (range, sequence number), every fdatasync and fsync, and every creation,
+ * then checks each durable append against them: with appends queued across several segment
+ * rolls, reaped one by one, and in between.
  */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -13,9 +18,11 @@
 
 enum { MAX_EV = 1 << 16 };
 
+enum { EV_FDATASYNC = -1, EV_DIR_FSYNC = -2, EV_CREATE = -3 }; /* ev.len of what is not a write */
+
 struct ev {
     ino_t ino;
-    int64_t off, len; /* writes; len -1 = fdatasync */
+    int64_t off, len; /* writes; len < 0: EV_* */
     long seq;
 };
 
@@ -25,7 +32,8 @@ static long seq_now;
 
 static void record(int fd, int64_t off, int64_t len) {
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || n_evs >= MAX_EV) return;
+    if (fstat(fd, &st) != 0 || n_evs >= MAX_EV) return;
+    if (!S_ISREG(st.st_mode) && !(len == EV_DIR_FSYNC && S_ISDIR(st.st_mode))) return;
     evs[n_evs++] = (struct ev){st.st_ino, off, len, ++seq_now};
 }
 
@@ -44,8 +52,28 @@ ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off) {
 }
 
 int fdatasync(int fd) {
-    record(fd, 0, -1); /* before the call: what was written before it is covered */
+    record(fd, 0, EV_FDATASYNC); /* before the call: what was written before it is covered */
     return (int)syscall(SYS_fdatasync, fd);
+}
+
+int fsync(int fd) {
+    struct stat st;
+    bool dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    record(fd, 0, dir ? EV_DIR_FSYNC : EV_FDATASYNC); /* fsync covers what fdatasync does */
+    return (int)syscall(SYS_fsync, fd);
+}
+
+int openat(int dirfd, const char *path, int flags, ...) {
+    mode_t mode = 0;
+    if (flags & O_CREAT) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    int fd = (int)syscall(SYS_openat, dirfd, path, flags, mode);
+    if (fd >= 0 && (flags & O_CREAT)) record(fd, 0, EV_CREATE);
+    return fd;
 }
 
 struct done {
@@ -64,8 +92,9 @@ static void done_cb(void *arg, int err, int64_t base) {
 }
 
 /* Checks one completed durable append: the first write that covered its last byte, then an
- * fdatasync of the same file before the callback. */
-static void check_synced(struct storage_log *log, const struct done *d, size_t len) {
+ * fdatasync of the same file before the callback; and an fsync of the log's directory (inode
+ * dir_ino) after the file was last created, before the callback. */
+static void check_synced(struct storage_log *log, ino_t dir_ino, const struct done *d, size_t len) {
     struct storage_slice sl;
     assert_int_equal(storage_log_read(log, d->base, 1, &sl), 0);
     assert_true(sl.len >= (int32_t)len);
@@ -80,8 +109,24 @@ static void check_synced(struct storage_log *log, const struct done *d, size_t l
     if (wseq < 0)
         fail_msg("durable append at offset %lld completed before any write of its last byte",
                  (long long)d->base);
+    long cseq = -1;
     for (int i = 0; i < n_evs; i++)
-        if (evs[i].ino == st.st_ino && evs[i].len < 0 && evs[i].seq > wseq && evs[i].seq < d->seq)
+        if (evs[i].ino == st.st_ino && evs[i].len == EV_CREATE && evs[i].seq < d->seq)
+            cseq = evs[i].seq;
+    if (cseq < 0)
+        fail_msg("segment inode %lu of offset %lld: no creation recorded", (unsigned long)st.st_ino,
+                 (long long)d->base);
+    bool dir_synced = false;
+    for (int i = 0; i < n_evs && !dir_synced; i++)
+        dir_synced = evs[i].ino == dir_ino && evs[i].len == EV_DIR_FSYNC && evs[i].seq > cseq &&
+                     evs[i].seq < d->seq;
+    if (!dir_synced)
+        fail_msg("durable append at offset %lld completed before an fsync of the directory after "
+                 "its segment file was created",
+                 (long long)d->base);
+    for (int i = 0; i < n_evs; i++)
+        if (evs[i].ino == st.st_ino && evs[i].len == EV_FDATASYNC && evs[i].seq > wseq &&
+            evs[i].seq < d->seq)
             return;
     fail_msg("durable append at offset %lld (file position %lld of segment inode %lu) completed "
              "without an fdatasync of its segment after it was written",
@@ -124,8 +169,12 @@ static void durable_case(const struct st_fixture *f, int mode, int64_t prealloc)
         assert_int_equal(d[i].err, 0);
     }
     assert_true(storage_log_segment_count(log) >= N / 3);
+    char dir[PATH_MAX];
+    struct stat dst;
+    snprintf(dir, sizeof(dir), "%s/dur-0", f->dir);
+    assert_int_equal(stat(dir, &dst), 0);
     for (int i = 0; i < N; i++)
-        check_synced(log, &d[i], w[i].len);
+        check_synced(log, dst.st_ino, &d[i], w[i].len);
     for (int i = 0; i < N; i++)
         proto_writer_free(&w[i]);
     st_check_log(log);
