@@ -101,6 +101,11 @@
     M(STAGING_ALLOCS, "counter", "ringlet_storage_staging_allocations_total", "",                  \
       "Direct I/O staging buffers of 64 KiB or more allocated fresh rather than taken from the "   \
       "idle ones (each costs page faults); under steady load it should stay nearly flat.")         \
+    M(SEG_ROLLS, "counter", "ringlet_storage_segment_rolls_total", "",                             \
+      "Segment rolls (segment.bytes or segment.ms reached).")                                      \
+    M(SEG_ROLLS_MADE, "counter", "ringlet_storage_segment_rolls_blocking_total", "",               \
+      "Segment rolls that created their files on the reactor (inode allocation, up to a few ms) "  \
+      "because the spare files made ahead by io_uring were not ready.")                            \
     M(DISK_FREE, "gauge", "ringlet_storage_disk_free_bytes", "",                                   \
       "Free bytes (for unprivileged users) on the data directory's filesystem.")                   \
     M(DISK_TOTAL, "gauge", "ringlet_storage_disk_total_bytes", "",                                 \
@@ -727,11 +732,13 @@ void broker_metrics_tick(struct broker *b, int64_t now_ms) {
     }
     render_int(&out, MID_PARTITIONS_OFFLINE, (int64_t)offline);
     if (b->storage) {
-        struct storage_engine_memory mem;
-        storage_engine_memory(b->storage, &mem);
+        struct storage_engine_stats mem;
+        storage_engine_stats(b->storage, &mem);
         render_int(&out, MID_READ_CACHE, (int64_t)mem.read_cache_bytes);
         render_int(&out, MID_STAGING_IDLE, (int64_t)mem.staging_idle_bytes);
         render_int(&out, MID_STAGING_ALLOCS, (int64_t)mem.staging_allocs);
+        render_int(&out, MID_SEG_ROLLS, (int64_t)mem.segment_rolls);
+        render_int(&out, MID_SEG_ROLLS_MADE, (int64_t)mem.segment_rolls_made);
     }
 
     /* groups */

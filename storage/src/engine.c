@@ -284,6 +284,10 @@ int storage_engine_open(const struct storage_engine_config *cfg, struct storage_
             } else {
                 e->use_uring = true;
                 follow_thread_affinity(e);
+                struct io_uring_probe *pr = io_uring_get_probe_ring(&e->ring);
+                e->uring_ftruncate =
+                    pr && io_uring_opcode_supported(pr, STORAGE_IORING_OP_FTRUNCATE);
+                if (pr) io_uring_free_probe(pr);
             }
         }
         if (!e->use_uring)
@@ -400,10 +404,12 @@ bool storage_engine_direct_io(const struct storage_engine *e) {
     return e->direct;
 }
 
-void storage_engine_memory(const struct storage_engine *e, struct storage_engine_memory *out) {
+void storage_engine_stats(const struct storage_engine *e, struct storage_engine_stats *out) {
     out->read_cache_bytes = e->dcache_bytes;
     out->staging_idle_bytes = (int64_t)e->dbuf.idle_bytes;
     out->staging_allocs = e->dbuf.allocs;
+    out->segment_rolls = e->rolls;
+    out->segment_rolls_made = e->rolls_made;
 }
 
 bool storage_engine_was_clean(const struct storage_engine *e) {

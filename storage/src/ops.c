@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ops.c - the storage I/O ops layer: every data write, zero pre-write, fdatasync and asynchronous
- * read of a segment goes through storage__op_submit, which uses io_uring (one ring per engine,
+ * ops.c - the storage I/O ops layer: every data write, zero pre-write, fdatasync, asynchronous
+ * read, spare file open and sealing ftruncate of a segment goes through storage__op_submit, which
+ * uses io_uring (one ring per engine,
  * completions signalled on an eventfd) or plain pwrite/fdatasync (fallback and tests). Fault points
  * sit here because LD_PRELOAD cannot intercept io_uring: the Nth write or fsync can fail with an
  * injected errno or be cut short. Completions of posix ops and injected faults are queued and
@@ -98,8 +99,17 @@ void storage__op_submit(struct storage_engine *e, struct storage_op *op) {
 }
 
 static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *op, uint32_t len) {
-    if (!e->use_uring) {
+    if (!e->use_uring || (op->kind == STORAGE_OP_TRUNCATE && !e->uring_ftruncate)) {
         ssize_t rc;
+        if (op->kind == STORAGE_OP_OPEN) { /* res: the new fd */
+            rc = openat(op->fd, op->path, op->oflags, 0644);
+            fake_complete(e, op, rc < 0 ? -errno : (int)rc);
+            return;
+        }
+        if (op->kind == STORAGE_OP_TRUNCATE) {
+            fake_complete(e, op, ftruncate(op->fd, op->pos) < 0 ? -errno : 0);
+            return;
+        }
         if (op->kind == STORAGE_OP_DROP) { /* returns an error number, not -1/errno */
             fake_complete(e, op, -posix_fadvise(op->fd, op->pos, op->len, POSIX_FADV_DONTNEED));
             return;
@@ -136,6 +146,10 @@ static void uring_or_posix_submit(struct storage_engine *e, struct storage_op *o
     }
     if (op->kind == STORAGE_OP_FSYNC)
         io_uring_prep_fsync(sqe, op->fd, op->sync_all ? 0 : IORING_FSYNC_DATASYNC);
+    else if (op->kind == STORAGE_OP_OPEN)
+        io_uring_prep_openat(sqe, op->fd, op->path, op->oflags, 0644);
+    else if (op->kind == STORAGE_OP_TRUNCATE) /* the new length in off, nothing else set */
+        io_uring_prep_rw(STORAGE_IORING_OP_FTRUNCATE, sqe, op->fd, NULL, 0, (uint64_t)op->pos);
     else if (op->kind == STORAGE_OP_DROP)
         io_uring_prep_fadvise(sqe, op->fd, (uint64_t)op->pos, (off_t)op->len, POSIX_FADV_DONTNEED);
     else if (op->kind == STORAGE_OP_READ)

@@ -57,14 +57,23 @@ _Static_assert(STORAGE_DBUF_STEP == 1 << STORAGE_DBUF_MIN_SHIFT &&
  * An op is one write, fdatasync or read. Ops are pooled by the engine (no allocation per append);
  * the same struct is the append request, so an append costs one pooled object. */
 enum storage_op_kind {
-    STORAGE_OP_APPEND = 0, /* data write of an append */
-    STORAGE_OP_ZERO = 1,   /* zeros written ahead of a segment tail */
-    STORAGE_OP_FSYNC = 2,  /* fdatasync of one segment file (or fsync of the log's directory,
-                              sync_all), part of a log flush */
-    STORAGE_OP_DROP = 3,   /* fadvise DONTNEED of [pos, pos + len) of a segment file */
-    STORAGE_OP_DWRITE = 4, /* direct I/O: dbuf[0..dlen) at dpos; data up to pos once written */
-    STORAGE_OP_READ = 5,   /* read of [pos, pos + len) into rbuf (storage_log_read_async) */
+    STORAGE_OP_APPEND = 0,   /* data write of an append */
+    STORAGE_OP_ZERO = 1,     /* zeros written ahead of a segment tail */
+    STORAGE_OP_FSYNC = 2,    /* fdatasync of one segment file (or fsync of the log's directory,
+                                sync_all), part of a log flush */
+    STORAGE_OP_DROP = 3,     /* fadvise DONTNEED of [pos, pos + len) of a segment file */
+    STORAGE_OP_DWRITE = 4,   /* direct I/O: dbuf[0..dlen) at dpos; data up to pos once written */
+    STORAGE_OP_READ = 5,     /* read of [pos, pos + len) into rbuf (storage_log_read_async) */
+    STORAGE_OP_OPEN = 6,     /* openat(fd, path, oflags) of a spare segment file (log_spare_*) */
+    STORAGE_OP_TRUNCATE = 7, /* ftruncate of a sealed segment to pos (seg_finish_seal) */
 };
+
+/* Linux 6.9's ftruncate op; liburing 2.3's headers predate it (the engine probes the kernel). */
+#define STORAGE_IORING_OP_FTRUNCATE 55
+
+/* A roll's segment files, made ahead under these names in the partition directory and renamed
+ * when the roll comes (log.c, "spare segment"); load_segments never takes them for segments. */
+#define STORAGE_SPARE_FILES 3
 
 struct storage_segment;
 struct storage_log;
@@ -100,6 +109,10 @@ struct storage_op {
     /* read */
     uint8_t *rbuf;
     storage_read_cb rcb;
+    /* open: path relative to fd (a constant string), open flags; the spare slot it fills */
+    const char *path;
+    int oflags;
+    int slot;
 };
 
 /* Submits op (write of buf[done..len) at pos+done, or fdatasync of fd). An append op leading
@@ -230,7 +243,14 @@ struct storage_log {
     struct storage_dcache *dc_first, *dc_last; /* cached direct writes, in file order */
     int n_dc;
     struct iovec *wiov; /* the writev of the group in flight (STORAGE_COALESCE_MAX_OPS) */
-    int inflight;       /* every op of this log in flight */
+    /* spare segment: the next roll's files, opened ahead through the ring (.log, .index,
+     * .timeindex; -1: not open); spare_pending opens in flight; spare_ready once all succeeded */
+    int spare_fd[STORAGE_SPARE_FILES];
+    int spare_pending;
+    int spare_err; /* the first failed open of the attempt in flight */
+    bool spare_ready;
+    int64_t spare_retry_ms; /* a failed attempt: no new one before this (rl_mono_ms) */
+    int inflight;           /* every op of this log in flight */
 
     int err;                /* 0, or -errno: failed, not accepting writes */
     int64_t recover_offset; /* where to cut back to before accepting writes again */
@@ -254,13 +274,15 @@ struct storage_engine {
     int64_t cache_tail; /* storage_engine_config.cache_tail_bytes */
     bool clean;
     bool use_uring;
-    bool iowq_pinned;    /* io-wq workers share the engine thread's CPU affinity */
-    bool direct;         /* appends written with O_DIRECT (storage_engine_config.direct_io) */
-    uint32_t dio_align;  /* direct I/O block: file offsets, lengths and buffers align to it */
-    uint32_t direct_min; /* storage_engine_config.direct_min_bytes */
+    bool iowq_pinned;     /* io-wq workers share the engine thread's CPU affinity */
+    bool uring_ftruncate; /* the kernel has IORING_OP_FTRUNCATE (6.9+) */
+    bool direct;          /* appends written with O_DIRECT (storage_engine_config.direct_io) */
+    uint32_t dio_align;   /* direct I/O block: file offsets, lengths and buffers align to it */
+    uint32_t direct_min;  /* storage_engine_config.direct_min_bytes */
     int64_t dcache_limit, dcache_bytes;           /* direct_cache_bytes, bytes cached now */
     struct storage_dcache *dc_oldest, *dc_newest; /* every cached write, oldest first */
     struct rl_bufpool dbuf;                       /* idle staging buffers */
+    uint64_t rolls, rolls_made; /* segment rolls; those that made their files (no spare) */
     struct io_uring ring;
     unsigned ring_entries;
     unsigned uring_inflight;

@@ -188,6 +188,29 @@ def metrics_scrape(ctx):
     for name in ("ringlet_storage_read_cache_bytes", "ringlet_storage_staging_idle_bytes",
                  "ringlet_storage_staging_allocations_total"):
         check((value(s, name) or 0) >= 0 and value(s, name) is not None, name + " present")
+    # segment rolls: 64 KiB segments, 16 KB batches acknowledged one at a time (four per
+    # segment); the files of a roll are made ahead through io_uring once a segment is half full,
+    # so at least one roll must take them rather than create files on the reactor
+    with kproto.Conn(b.port) as c:
+        check_eq(c.create_topic("metrics-rolls", 1, {"segment.bytes": 65536}), 0,
+                 "create metrics-rolls")
+        batch = kproto.record_batch([(None, b"r" * 16000, [])])
+        for i in range(40):
+            err, _ = c.produce("metrics-rolls", 0, batch, acks=1)
+            check_eq(err, 0, "produce %d to metrics-rolls" % i)
+    def rolls_now():
+        _, s2 = scrape(port)
+        return (value(s2, "ringlet_storage_segment_rolls_total") or 0,
+                value(s2, "ringlet_storage_segment_rolls_blocking_total"))
+    try:  # the storage series come from the once-a-second snapshot
+        wait_for(lambda: rolls_now()[0] >= 8, 10, "segment rolls counted", interval=0.3)
+    except TestFailure:
+        pass
+    rolls, blocking = rolls_now()
+    check(rolls >= 8, "segment rolls counted: %r" % rolls)
+    check(blocking is not None and blocking < rolls,
+          "rolls that made their files on the reactor: %r of %r" % (blocking, rolls))
+    log("segment rolls %d, of which made on the reactor %d" % (rolls, blocking))
     check((value(s, "ringlet_process_resident_memory_bytes") or 0) > 0, "RSS")
     check((value(s, "ringlet_process_open_fds") or 0) > 0, "open fds")
     check_eq(value(s, "ringlet_ready"), 1.0, "ringlet_ready")

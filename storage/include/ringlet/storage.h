@@ -86,15 +86,19 @@ void storage_engine_tick(struct storage_engine *e, int64_t now_ms);
  * file (buffered reads, not cached by the writes). Off when the file system reports no direct I/O
  * alignment (statx STATX_DIOALIGN) or refuses O_DIRECT. */
 bool storage_engine_direct_io(const struct storage_engine *e);
-/* Memory the direct I/O write path holds (for metrics): the read cache of completed writes'
- * staging buffers, idle staging buffers kept for reuse, and how many staging buffers were
- * allocated fresh (each costs its page faults; under steady load the pool should serve them). */
-struct storage_engine_memory {
+/* Figures for metrics. The memory the direct I/O write path holds: the read cache of completed
+ * writes' staging buffers, idle staging buffers kept for reuse, and how many staging buffers were
+ * allocated fresh (each costs its page faults; under steady load the pool should serve them).
+ * Segment rolls since open, and how many of them had to create their files on the calling thread
+ * because no spare made ahead was ready (each allocates inodes while the caller waits). */
+struct storage_engine_stats {
     int64_t read_cache_bytes;
     int64_t staging_idle_bytes;
     uint64_t staging_allocs;
+    uint64_t segment_rolls;
+    uint64_t segment_rolls_made;
 };
-void storage_engine_memory(const struct storage_engine *e, struct storage_engine_memory *out);
+void storage_engine_stats(const struct storage_engine *e, struct storage_engine_stats *out);
 /* Whether the previous stop was clean (read at open). */
 bool storage_engine_was_clean(const struct storage_engine *e);
 /* fn(arg, latency_ns) is called (on the thread that polls the engine) after every completed

@@ -1240,9 +1240,9 @@ static void test_staging_pool_reuse(void **state) {
         st_make_batch(&w[i], 1, (60 << 10) + lcg_next(&seed) % (1440 << 10), i);
     }
     uint8_t *buf = rl_malloc(2 << 20), *want = rl_malloc(2 << 20);
-    struct storage_engine_memory m0 = {0}, m1;
+    struct storage_engine_stats m0 = {0}, m1;
     for (int i = 0; i < WARM + MEASURED; i++) {
-        if (i == WARM) storage_engine_memory(e, &m0);
+        if (i == WARM) storage_engine_stats(e, &m0);
         const struct proto_writer *b = &w[lcg_next(&seed) % SIZES];
         int64_t base;
         assert_int_equal(st_append_sync(e, log, b->buf, b->len, false, &base), 0);
@@ -1256,7 +1256,7 @@ static void test_staging_pool_reuse(void **state) {
             assert_memory_equal(buf, want, b->len);
         }
     }
-    storage_engine_memory(e, &m1);
+    storage_engine_stats(e, &m1);
     uint64_t fresh = m1.staging_allocs - m0.staging_allocs;
     if (fresh > MEASURED / 20)
         fail_msg("%llu of %d writes allocated a fresh staging buffer after warm-up (at most %d)",

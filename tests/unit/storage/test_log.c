@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_log.c - partition log unit tests: append (every flush policy, io_uring and posix),
- * read (whole batches, KIP-74), index and time index, roll, retention, delete-records,
+ * read (whole batches, KIP-74), index and time index, roll (with spare files made ahead),
+ * retention, delete-records,
  * truncate, clean reopen and scan.
  */
 #include <linux/magic.h>
@@ -283,6 +284,137 @@ static void test_roll_and_retention(void **state) {
     assert_true(storage_log_start_offset(log) > start);
     st_check_log(log);
     storage_engine_close(e);
+}
+
+static bool exists_at(const char *dir, const char *name) {
+    char p[600];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static ino_t ino_at(const char *dir, const char *name) {
+    char p[600];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_int_equal(stat(p, &st), 0);
+    return st.st_ino;
+}
+
+static const char *const spare_files[3] = {"spare.log", "spare.index", "spare.timeindex"};
+
+static bool any_spare(const char *dir) {
+    for (int i = 0; i < 3; i++)
+        if (exists_at(dir, spare_files[i])) return true;
+    return false;
+}
+
+/* Waits until the three spare files in dir exist, then reaps their opens. */
+static void wait_spare(struct storage_engine *e, const char *dir) {
+    for (int i = 0; i < 500; i++) {
+        bool all = true;
+        for (int k = 0; k < 3; k++)
+            all = all && exists_at(dir, spare_files[k]);
+        if (all) break;
+        storage_engine_wait(e, 10);
+    }
+    for (int k = 0; k < 3; k++)
+        assert_true(exists_at(dir, spare_files[k]));
+    for (int i = 0; i < 5; i++)
+        storage_engine_wait(e, 20);
+}
+
+/* A roll takes the files made ahead off the owner thread (the spare), the sealed segment is cut
+ * by an ftruncate op, a clean close removes a spare, a crash's leftover spare is removed at open,
+ * and a spare that cannot be made leaves the roll making its own files. */
+static void run_roll_spare(const char *dir, bool posix) {
+    struct storage_engine *e = st_engine(dir, STORAGE_FLUSH_GROUP_COMMIT, 4096, posix);
+    struct storage_log_config cfg;
+    small_cfg(&cfg);
+    cfg.segment_bytes = 4000;
+    struct storage_log *log = st_log(e, "spare", &cfg);
+    char d[512];
+    snprintf(d, sizeof(d), "%s/spare-0", dir);
+    append_n(e, log, 3, true); /* ~630 bytes each: below half the segment, no spare yet */
+    assert_false(any_spare(d));
+    append_n(e, log, 1, true); /* past half: the next roll's files are made ahead */
+    wait_spare(e, d);
+    ino_t spare_ino = ino_at(d, "spare.log");
+    append_n(e, log, 3, true); /* the 7th batch rolls at offset 30, into the spare's files */
+    assert_int_equal(storage_log_segment_count(log), 2);
+    struct storage_engine_stats st;
+    storage_engine_stats(e, &st);
+    assert_int_equal(st.segment_rolls, 1);
+    assert_int_equal(st.segment_rolls_made, 0);
+    assert_true(ino_at(d, "00000000000000000030.log") == spare_ino);
+    assert_true(exists_at(d, "00000000000000000030.index"));
+    assert_true(exists_at(d, "00000000000000000030.timeindex"));
+    assert_false(any_spare(d));
+    /* the sealed segment is cut to its six batches (pre-written zeros gone) */
+    char p0[600];
+    snprintf(p0, sizeof(p0), "%s/00000000000000000000.log", d);
+    for (int i = 0; i < 200 && st_file_size(p0) > 6 * 630; i++)
+        storage_engine_wait(e, 10);
+    off_t sz0 = st_file_size(p0);
+    assert_true(sz0 > 6 * 600 && sz0 <= 6 * 630);
+    uint8_t buf[4096];
+    size_t got;
+    struct proto_batch_header h;
+    assert_int_equal(storage_log_read_copy(log, 32, buf, sizeof(buf), &got), 0);
+    assert_int_equal(proto_batch_validate(buf, got, &h), 0);
+    assert_int_equal(h.BaseOffset, 30);
+    append_n(e, log, 3, true); /* a second spare, ready when the log closes */
+    wait_spare(e, d);
+    st_check_log(log);
+    storage_engine_close(e);
+    assert_false(any_spare(d)); /* a clean close leaves none */
+
+    /* spare files left by a crash are removed at open and never taken for segments */
+    for (int i = 0; i < 2; i++) {
+        char p[600];
+        snprintf(p, sizeof(p), "%s/%s", d, spare_files[i]);
+        st_write_filler(p, false);
+    }
+    e = st_engine(dir, STORAGE_FLUSH_GROUP_COMMIT, 4096, posix);
+    log = st_log(e, "spare", &cfg);
+    assert_false(any_spare(d));
+    assert_int_equal(storage_log_end_offset(log), 50);
+    assert_int_equal(storage_log_segment_count(log), 2);
+    st_check_log(log);
+
+    /* spare.log cannot be opened (a directory): the attempt is dropped, the roll makes its files */
+    char sp[600];
+    snprintf(sp, sizeof(sp), "%s/spare.log", d);
+    assert_int_equal(mkdir(sp, 0755), 0);
+    append_n(e, log, 1, true); /* 5 batches in the active segment: past half */
+    for (int i = 0; i < 10; i++)
+        storage_engine_wait(e, 20);
+    assert_false(exists_at(d, "spare.index")); /* the failed attempt's other files are gone */
+    assert_false(exists_at(d, "spare.timeindex"));
+    append_n(e, log, 2, true); /* the second rolls at offset 60 */
+    storage_engine_stats(e, &st);
+    assert_int_equal(st.segment_rolls, 1);
+    assert_int_equal(st.segment_rolls_made, 1);
+    assert_int_equal(storage_log_segment_count(log), 3);
+    assert_true(exists_at(d, "00000000000000000060.log"));
+    assert_int_equal(rmdir(sp), 0);
+    st_check_log(log);
+    storage_engine_close(e);
+
+    e = st_engine(dir, STORAGE_FLUSH_GROUP_COMMIT, 4096, posix);
+    log = st_log(e, "spare", &cfg);
+    assert_int_equal(storage_log_end_offset(log), 65);
+    st_check_log(log);
+    storage_engine_close(e);
+}
+
+static void test_roll_spare(void **state) {
+    struct st_fixture *f = *state;
+    run_roll_spare(f->dir, false);
+}
+
+static void test_roll_spare_posix(void **state) {
+    struct st_fixture *f = *state;
+    run_roll_spare(f->dir, true);
 }
 
 static void test_segment_ms_roll(void **state) {
@@ -631,6 +763,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_read_max_bytes, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_index_and_timeindex, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_roll_and_retention, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_roll_spare, st_setup, st_teardown),
+        cmocka_unit_test_setup_teardown(test_roll_spare_posix, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_segment_ms_roll, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_delete_records, st_setup, st_teardown),
         cmocka_unit_test_setup_teardown(test_truncate, st_setup, st_teardown),
