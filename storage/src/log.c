@@ -1418,7 +1418,7 @@ void storage_log_close(struct storage_log *log) {
     storage__log_drain(log);
     if (log->err && log_cut(log, log->recover_offset) == 0) log->err = 0;
     log->closing = true;
-    spare_discard(log, true);
+    if (log->spare_ready) spare_discard(log, true); /* nothing in flight: no other spare files */
     bool ok = !log->err;
     for (int i = 0; i < log->n_segs; i++) { /* the active one, and seals still pending */
         struct storage_segment *t = log->segs[i];
