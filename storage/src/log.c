@@ -870,7 +870,7 @@ static void seg_cut_done(struct storage_log *log, struct storage_segment *s, int
  * Spare files left by a crash are removed when the log opens; a clean close removes them too. */
 static const char *const spare_names[STORAGE_SPARE_FILES] = {"spare.log", "spare.index",
                                                              "spare.timeindex"};
-static const char *const seg_exts[STORAGE_SPARE_FILES] = {".log", ".index", ".timeindex"};
+_Static_assert(STORAGE_SPARE_FILES == 3, "a spare file for each of storage__seg_exts");
 
 static void spare_start(struct storage_log *log) {
     if (log->spare_ready || log->spare_pending || log->closing || log->err) return;
@@ -915,8 +915,7 @@ static void spare_opened(struct storage_log *log, int slot, int res) {
         close(log->spare_fd[i]);
         log->spare_fd[i] = -1;
     }
-    log->spare_ready = !log->closing;
-    if (!log->spare_ready) spare_discard(log, true);
+    log->spare_ready = true; /* close and delete drain the opens before they start */
 }
 
 /* The roll's new segment at base from the spare's files: 0, or -errno (no spare ready, or a
@@ -925,7 +924,7 @@ static int spare_take(struct storage_log *log, int64_t base, struct storage_segm
     if (!log->spare_ready) return -ENOENT;
     for (int i = 0; i < STORAGE_SPARE_FILES; i++) {
         char name[48];
-        storage__seg_name(name, sizeof(name), base, seg_exts[i]);
+        storage__seg_name(name, sizeof(name), base, storage__seg_exts[i]);
         if (renameat(log->dirfd, spare_names[i], log->dirfd, name) < 0) {
             int rc = -errno;
             rl_warn(STORAGE_MOD, "%s: renaming %s to %s: %s", log->dir, spare_names[i], name,
@@ -1074,6 +1073,8 @@ static int load_segments(struct storage_log *log) {
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *nm = de->d_name;
+        for (int i = 0; i < STORAGE_SPARE_FILES; i++) /* a spare a crash left behind */
+            if (strcmp(nm, spare_names[i]) == 0) unlinkat(log->dirfd, nm, 0);
         if (strlen(nm) != 24 || strcmp(nm + 20, ".log") != 0) continue;
         int64_t b = 0;
         bool ok = true;
@@ -1325,7 +1326,6 @@ int storage_log_open(struct storage_engine *e, const char *topic, int32_t partit
         rc = -errno;
         goto fail;
     }
-    spare_discard(log, true); /* a spare a crash left behind */
     rc = load_segments(log);
     if (rc) goto fail;
     int64_t ls = storage__ckpt_lookup(e->ls, e->n_ls, topic, partition, -1);

@@ -65,12 +65,13 @@ int storage__seg_dfd(struct storage_log *log, struct storage_segment *s) {
     return fd;
 }
 
+const char *const storage__seg_exts[3] = {".log", ".index", ".timeindex"};
+
 int storage__seg_files_create(int dirfd, int64_t base, int flags, bool sync_dir, int *log_fd) {
-    static const char *const exts[] = {".log", ".index", ".timeindex"};
     int fds[3], rc = 0;
     for (int i = 0; i < 3; i++) {
         char name[48];
-        storage__seg_name(name, sizeof(name), base, exts[i]);
+        storage__seg_name(name, sizeof(name), base, storage__seg_exts[i]);
         fds[i] = openat(dirfd, name, O_RDWR | O_CREAT | flags | O_CLOEXEC, 0644);
         if (fds[i] < 0) {
             rc = -errno;
@@ -106,9 +107,8 @@ int storage__seg_create(struct storage_log *log, int64_t base, bool sync_dir,
 
 void storage__seg_unlink(struct storage_log *log, struct storage_segment *s) {
     char name[48];
-    static const char *exts[] = {".log", ".index", ".timeindex"};
     for (int i = 0; i < 3; i++) {
-        storage__seg_name(name, sizeof(name), s->base_offset, exts[i]);
+        storage__seg_name(name, sizeof(name), s->base_offset, storage__seg_exts[i]);
         unlinkat(log->dirfd, name, 0);
     }
 }

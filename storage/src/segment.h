@@ -36,6 +36,8 @@ void storage__scan_init(struct storage_scan *sc, uint8_t **bufp, size_t *capp, i
 int storage__scan_next(struct storage_scan *sc, int fd);
 
 void storage__seg_name(char *buf, size_t cap, int64_t base, const char *ext);
+/* A segment's files: ".log", ".index", ".timeindex" (the .log first). */
+extern const char *const storage__seg_exts[3];
 struct storage_segment *storage__seg_alloc(int64_t base);
 void storage__seg_free(struct storage_segment *s);
 /* Creates the three files of a new, empty segment; fsyncs the directory when sync_dir (else the
