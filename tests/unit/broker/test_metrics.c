@@ -53,6 +53,16 @@ static double sample(const char *text, const char *prefix) {
     return -1;
 }
 
+// wrap: rl_mono_ns
+/* The clock the metrics read: pinned while complete() records a request, so a request's
+ * duration is exactly its age however the test thread is scheduled (it was flaky under load). */
+int64_t __real_rl_mono_ns(void);
+int64_t __wrap_rl_mono_ns(void);
+static int64_t pinned_ns;
+int64_t __wrap_rl_mono_ns(void) {
+    return pinned_ns ? pinned_ns : __real_rl_mono_ns();
+}
+
 /* A completed request whose response frame is [length][correlation id][ThrottleTimeMs if
  * throttle][ErrorCode]. */
 static void complete(struct broker *b, int16_t key, int16_t ver, bool throttle, int16_t err,
@@ -62,7 +72,8 @@ static void complete(struct broker *b, int16_t key, int16_t ver, bool throttle, 
     req.b = b;
     req.hdr.ApiKey = key;
     req.hdr.ApiVersion = ver;
-    req.received_ns = rl_mono_ns() - age_ns;
+    pinned_ns = __real_rl_mono_ns();
+    req.received_ns = pinned_ns - age_ns;
     proto_writer_init(&req.out);
     uint8_t frame[14] = {0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0};
     size_t at = throttle ? 12 : 8;
@@ -72,6 +83,7 @@ static void complete(struct broker *b, int16_t key, int16_t ver, bool throttle, 
     memcpy(proto_writer_reserve(&req.out, at + 2), frame, at + 2);
     req.out.len = at + 2;
     broker_metrics_request_done(&req);
+    pinned_ns = 0;
     proto_writer_free(&req.out);
 }
 
